@@ -1,0 +1,55 @@
+"""Every span attribute key clew writes, in one place.
+
+clew's own fields live under ``clew.*``; LLM calls follow the OpenTelemetry GenAI semantic
+conventions (``gen_ai.*``). Exporters, the store and the CLI read spans through these names only.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- clew's own fields (seed log fields) -------------------------------------------------
+CLEW_INPUTS: Final = "clew.inputs"  # JSON text of the bound arguments
+CLEW_OUTPUT: Final = "clew.output"  # JSON text of the return value
+CLEW_TAGS: Final = "clew.tags"  # sequence of str
+CLEW_METADATA: Final = "clew.metadata"  # JSON text of a dict
+CLEW_END_USER_IDENTIFIER: Final = "clew.end_user_identifier"
+CLEW_SESSION_ID: Final = "clew.session_id"
+CLEW_TARGET: Final = "clew.target"  # JSON text (ground truth)
+CLEW_DEPLOYMENT_ID: Final = "clew.deployment_id"
+CLEW_DEPTH: Final = "clew.depth"  # 0 for a root
+CLEW_EXECUTION_ORDER: Final = "clew.execution_order"  # start order within the trace, from 0
+CLEW_INPUTS_OMITTED: Final = "clew.inputs.omitted"  # True when omit rules dropped the inputs
+CLEW_OUTPUT_OMITTED: Final = "clew.output.omitted"
+# Caller-supplied ids kept verbatim when they do not fit the OpenTelemetry id mapping.
+CLEW_TRACE_ID: Final = "clew.trace_id"
+CLEW_PARENT_TRACE_ID: Final = "clew.parent_trace_id"
+CLEW_ROOT_TRACE_ID: Final = "clew.root_trace_id"
+CLEW_SCORES: Final = "clew.scores"
+CLEW_USAGE_ESTIMATED: Final = "clew.usage.estimated"
+CLEW_COST_ERROR: Final = "clew.cost.error"
+CLEW_TIME_TO_FIRST_TOKEN: Final = "clew.time_to_first_token"  # seconds
+
+# --- OpenTelemetry GenAI semantic conventions -------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
+ERROR_TYPE: Final = "error.type"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"

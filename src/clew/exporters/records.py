@@ -1,0 +1,163 @@
+"""Turn a finished OpenTelemetry span into clew's log record (the seed's log fields).
+
+Every exporter that writes records (jsonl, sqlite, http, console) goes through
+:func:`span_to_record`, so they agree field for field. It runs on the export thread, never on
+the caller's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+from clew import attributes as a
+from clew.tracer.ids import log_trace_id_of, root_trace_id_of
+
+_JSON_FIELDS = {
+    a.CLEW_INPUTS: "inputs",
+    a.CLEW_OUTPUT: "output",
+    a.CLEW_METADATA: "metadata",
+    a.CLEW_TARGET: "target",
+}
+_TEXT_FIELDS = {
+    a.CLEW_END_USER_IDENTIFIER: "end_user_identifier",
+    a.CLEW_SESSION_ID: "session_id",
+    a.CLEW_DEPLOYMENT_ID: "deployment_id",
+}
+_INT_FIELDS = {
+    a.GEN_AI_USAGE_INPUT_TOKENS: "input_tokens",
+    a.GEN_AI_USAGE_OUTPUT_TOKENS: "output_tokens",
+    a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: "cache_read_input_tokens",
+    a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: "cache_creation_input_tokens",
+    a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: "reasoning_tokens",
+}
+# Keys that become first-class record fields; everything else stays under "attributes".
+_CONSUMED = {
+    *_JSON_FIELDS,
+    *_TEXT_FIELDS,
+    *_INT_FIELDS,
+    a.CLEW_TAGS,
+    a.CLEW_DEPTH,
+    a.CLEW_EXECUTION_ORDER,
+    a.CLEW_TRACE_ID,
+    a.CLEW_PARENT_TRACE_ID,
+    a.CLEW_ROOT_TRACE_ID,
+}
+
+RECORD_FIELDS = (
+    "trace_id",
+    "parent_trace_id",
+    "root_trace_id",
+    "name",
+    "start_timestamp",
+    "end_timestamp",
+    "latency",
+    "status",
+    "error",
+    "inputs",
+    "output",
+    "target",
+    "tags",
+    "metadata",
+    "end_user_identifier",
+    "session_id",
+    "deployment_id",
+    "project_name",
+    "depth",
+    "execution_order",
+    "model",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_tokens",
+    "cost",
+    "time_to_first_token",
+    "attributes",
+)
+"""The keys of every record, in order."""
+
+
+def iso_timestamp(ns: int | None) -> str | None:
+    """Nanoseconds since the epoch as an ISO 8601 UTC timestamp with microseconds."""
+    if ns is None:
+        return None
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat()
+
+
+def _loads(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # truncated or plain text: keep it as it was captured
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def span_to_record(span: ReadableSpan, project_name: str | None = None) -> dict[str, Any]:
+    """The log record of a finished span, with the seed's field names.
+
+    Args:
+        span: a finished span.
+        project_name: recorded as ``project_name``; defaults to the resource's ``service.name``.
+    """
+    ctx = span.context
+    attrs: Mapping[str, Any] = span.attributes or {}
+    trace_id_int = ctx.trace_id if ctx is not None else 0
+    span_id = ctx.span_id if ctx is not None else 0
+    parent = span.parent
+    record: dict[str, Any] = dict.fromkeys(RECORD_FIELDS)
+    record["trace_id"] = attrs.get(a.CLEW_TRACE_ID) or log_trace_id_of(trace_id_int, span_id)
+    record["root_trace_id"] = attrs.get(a.CLEW_ROOT_TRACE_ID) or root_trace_id_of(trace_id_int)
+    supplied_parent = attrs.get(a.CLEW_PARENT_TRACE_ID)
+    if supplied_parent:
+        record["parent_trace_id"] = supplied_parent
+    elif parent is not None and parent.is_valid:
+        record["parent_trace_id"] = log_trace_id_of(parent.trace_id, parent.span_id)
+    record["name"] = span.name
+    record["start_timestamp"] = iso_timestamp(span.start_time)
+    record["end_timestamp"] = iso_timestamp(span.end_time)
+    if span.start_time is not None and span.end_time is not None:
+        record["latency"] = round((span.end_time - span.start_time) / 1e9, 9)
+    is_error = span.status.status_code is StatusCode.ERROR
+    record["status"] = "error" if is_error else "success"
+    record["error"] = span.status.description if is_error else None
+    for key, field in _JSON_FIELDS.items():
+        if key in attrs:
+            record[field] = _loads(attrs[key])
+    for key, field in _TEXT_FIELDS.items():
+        if key in attrs:
+            record[field] = attrs[key]
+    for key, field in _INT_FIELDS.items():
+        if key in attrs:
+            record[field] = attrs[key]
+    record["tags"] = list(attrs.get(a.CLEW_TAGS, ()))
+    record["metadata"] = record["metadata"] or {}
+    record["depth"] = attrs.get(a.CLEW_DEPTH, 0)
+    record["execution_order"] = attrs.get(a.CLEW_EXECUTION_ORDER)
+    record["model"] = attrs.get(a.GEN_AI_RESPONSE_MODEL) or attrs.get(a.GEN_AI_REQUEST_MODEL)
+    record["provider"] = attrs.get(a.GEN_AI_PROVIDER_NAME)
+    if record["input_tokens"] is not None or record["output_tokens"] is not None:
+        record["total_tokens"] = (record["input_tokens"] or 0) + (record["output_tokens"] or 0)
+    record["cost"] = attrs.get(a.GEN_AI_USAGE_COST_AMOUNT)
+    record["time_to_first_token"] = attrs.get(a.CLEW_TIME_TO_FIRST_TOKEN)
+    if project_name is None:
+        project_name = str(span.resource.attributes.get("service.name", "default"))
+    record["project_name"] = project_name
+    record["attributes"] = {k: _plain(v) for k, v in attrs.items() if k not in _CONSUMED}
+    return record

@@ -1,0 +1,273 @@
+"""``@clew.trace``: one span per call of a function, coroutine, generator or async generator."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, overload
+
+from clew.tracer.generators import TracedAsyncGenerator, TracedGenerator
+from clew.tracer.live import CURRENT, SpanSpec, start
+
+logger = logging.getLogger("clew")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SIMPLE_KINDS = (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.KEYWORD_ONLY,
+)
+
+
+def make_binder(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    """A function turning a call's ``(args, kwargs)`` into its inputs dict.
+
+    The signature is inspected once, here. The inputs are the bound arguments with defaults
+    applied, without ``self`` / ``cls``; ``**kwargs`` are merged in at the top level.
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return lambda args, kwargs: {"args": list(args), **kwargs}
+    params = list(sig.parameters.values())
+    skip = 1 if params and params[0].name in ("self", "cls") else 0
+    if all(p.kind in _SIMPLE_KINDS for p in params):
+        names = tuple(p.name for p in params)
+        defaults = {
+            p.name: p.default for p in params[skip:] if p.default is not inspect.Parameter.empty
+        }
+        if skip:
+
+            def bind_method(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                inputs = dict(defaults)
+                inputs.update(zip(names[1:], args[1:], strict=False))
+                if kwargs:
+                    inputs.update(kwargs)
+                return inputs
+
+            return bind_method
+
+        def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            inputs = dict(defaults)
+            inputs.update(zip(names, args, strict=False))
+            if kwargs:
+                inputs.update(kwargs)
+            return inputs
+
+        return bind
+
+    first = params[0].name if skip else None
+
+    def bind_general(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        bound = sig.bind_partial(*args, **kwargs)
+        bound.apply_defaults()
+        inputs: dict[str, Any] = {}
+        for name, value in bound.arguments.items():
+            if name == first:
+                continue
+            kind = sig.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                inputs.update(value)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                inputs[name] = list(value)
+            else:
+                inputs[name] = value
+        return inputs
+
+    return bind_general
+
+
+def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
+    bind = make_binder(fn)
+
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            parent = CURRENT.get()
+            if parent is not None and not parent.recording:
+                return fn(*args, **kwargs)
+            try:
+                live = start(spec, parent, lambda: bind(args, kwargs))
+            except Exception:
+                logger.exception("clew: could not start span %r", spec.name)
+                return fn(*args, **kwargs)
+            try:
+                agen = fn(*args, **kwargs)
+            except BaseException as exc:
+                live.fail(exc)
+                raise
+            return TracedAsyncGenerator(agen, live)
+
+        return agen_wrapper
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            parent = CURRENT.get()
+            if parent is not None and not parent.recording:
+                return fn(*args, **kwargs)
+            try:
+                live = start(spec, parent, lambda: bind(args, kwargs))
+            except Exception:
+                logger.exception("clew: could not start span %r", spec.name)
+                return fn(*args, **kwargs)
+            try:
+                gen = fn(*args, **kwargs)
+            except BaseException as exc:
+                live.fail(exc)
+                raise
+            return TracedGenerator(gen, live)
+
+        return gen_wrapper
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            parent = CURRENT.get()
+            if parent is not None and not parent.recording:
+                return await fn(*args, **kwargs)
+            try:
+                live = start(spec, parent, lambda: bind(args, kwargs))
+                tokens = live.activate()
+            except Exception:
+                logger.exception("clew: could not start span %r", spec.name)
+                return await fn(*args, **kwargs)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                live.deactivate(tokens)
+                live.fail(exc)
+                raise
+            live.deactivate(tokens)
+            live.end(result, True)
+            return result
+
+        return async_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        parent = CURRENT.get()
+        if parent is not None and not parent.recording:
+            return fn(*args, **kwargs)
+        try:
+            live = start(spec, parent, lambda: bind(args, kwargs))
+            tokens = live.activate()
+        except Exception:
+            logger.exception("clew: could not start span %r", spec.name)
+            return fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            live.deactivate(tokens)
+            live.fail(exc)
+            raise
+        live.deactivate(tokens)
+        live.end(result, True)
+        return result
+
+    return wrapper
+
+
+@overload
+def trace(fn: F, /) -> F: ...
+
+
+@overload
+def trace(
+    *,
+    name: str | None = None,
+    tags: Iterable[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    end_user_identifier: str | None = None,
+    session_id: str | None = None,
+    target: Any = None,
+    deployment_id: str | None = None,
+    log_omit_inputs: bool = False,
+    log_omit_outputs: bool = False,
+    log_omit: bool = False,
+    log_sample_rate: float | None = None,
+) -> Callable[[F], F]: ...
+
+
+def trace(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    tags: Iterable[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    end_user_identifier: str | None = None,
+    session_id: str | None = None,
+    target: Any = None,
+    deployment_id: str | None = None,
+    log_omit_inputs: bool = False,
+    log_omit_outputs: bool = False,
+    log_omit: bool = False,
+    log_sample_rate: float | None = None,
+) -> Any:
+    """Trace every call of a function as a span: inputs, output, timing, status, error.
+
+    Works bare (``@trace``) or with arguments, on functions, coroutines, generators, async
+    generators, methods, classmethods and staticmethods. The signature, the return value and
+    exceptions are kept (an exception is recorded as status ``error`` and re-raised unchanged).
+
+    Args:
+        fn: the function, when used bare.
+        name: the span name; the function's name by default.
+        tags: tags for the span.
+        metadata: key-value pairs for the span.
+        end_user_identifier: the end user this call serves.
+        session_id: the session this call belongs to.
+        target: the expected (ground-truth) output.
+        deployment_id: the deployed prompt this call used.
+        log_omit_inputs: do not record the inputs of this span and of every span below it.
+        log_omit_outputs: do not record the outputs of this span and of every span below it.
+        log_omit: both of the above.
+        log_sample_rate: keep this trace (at a root) or this subtree (below one) with this
+            probability, from 0 to 1.
+
+    Example:
+        >>> import clew
+        >>> @clew.trace(tags=["rag"])
+        ... def answer(question: str) -> str:
+        ...     return question.upper()
+
+    Raises:
+        ConfigurationError: an argument is invalid (at decoration time, never per call).
+    """
+
+    def decorate(target_fn: Any) -> Any:
+        if isinstance(target_fn, classmethod):
+            return classmethod(decorate(target_fn.__func__))
+        if isinstance(target_fn, staticmethod):
+            return staticmethod(decorate(target_fn.__func__))
+        if not callable(target_fn):
+            from clew.errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"@clew.trace decorates functions, got {type(target_fn).__name__}"
+            )
+        spec = SpanSpec(
+            name if name is not None else getattr(target_fn, "__name__", type(target_fn).__name__),
+            tags=tags,
+            metadata=metadata,
+            end_user_identifier=end_user_identifier,
+            session_id=session_id,
+            target=target,
+            deployment_id=deployment_id,
+            log_omit_inputs=log_omit_inputs,
+            log_omit_outputs=log_omit_outputs,
+            log_omit=log_omit,
+            log_sample_rate=log_sample_rate,
+        )
+        return _wrap(target_fn, spec)
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate
