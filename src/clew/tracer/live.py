@@ -311,7 +311,7 @@ class LiveSpan:
                     attrs = {}
                 attrs.setdefault(a.CLEW_OUTPUT, to_json(output, self.max_bytes))
             if attrs:
-                self.span.set_attributes(attrs)
+                set_attributes(self.span, attrs)
             self.span.end()
         except Exception:
             logger.exception("clew: ending span failed")
@@ -327,12 +327,33 @@ class LiveSpan:
             span = self.span
             attrs = self._pending or {}
             attrs[a.ERROR_TYPE] = _qualified_name(type(exc))
-            span.set_attributes(attrs)
+            set_attributes(span, attrs)
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, _error_text(exc)))
             span.end()
         except Exception:
             logger.exception("clew: ending span failed")
+
+
+def set_attributes(span: trace_api.Span, attrs: Mapping[str, Any]) -> None:
+    """``span.set_attributes(attrs)`` without the SDK's per-value validation.
+
+    clew's values are already valid attribute values (str, int, bool, tuples of str), and
+    re-validating them costs more than the rest of a span's start. When the span is not the
+    SDK's, or limits apply (a count or length limit that could be reached), the SDK's own
+    ``set_attributes`` runs instead.
+    """
+    bounded = getattr(span, "_attributes", None)
+    values = getattr(bounded, "_dict", None)
+    if (
+        type(values) is dict
+        and bounded.max_value_len is None  # type: ignore[union-attr]
+        and (bounded.maxlen is None or len(values) + len(attrs) <= bounded.maxlen)  # type: ignore[union-attr]
+        and getattr(span, "_end_time", 0) is None
+    ):
+        values.update(attrs)
+    else:
+        span.set_attributes(attrs)
 
 
 def _qualified_name(cls: type) -> str:
@@ -453,13 +474,16 @@ def start(
         attrs[a.CLEW_OUTPUT_OMITTED] = True
     if preset:
         runtime.id_generator.preset_trace_id(trace_id)
-    span = runtime.tracer.start_span(spec.name, context, kind, attrs)
+    span = runtime.tracer.start_span(spec.name, context, kind)
     if preset:
         runtime.id_generator.preset_trace_id(None)
+    recording = span.is_recording()
+    if recording:
+        set_attributes(span, attrs)
     return LiveSpan(
         span,
         parent,
-        span.is_recording(),
+        recording,
         omit_in,
         omit_out,
         depth,

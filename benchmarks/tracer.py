@@ -1,0 +1,151 @@
+"""Per-call overhead of @clew.trace against raw OpenTelemetry, measured side by side.
+
+Run: ``python benchmarks/tracer.py [--calls N] [--rounds R]``.
+
+Both sides end their spans into the same kind of pipeline: a ``BatchSpanProcessor`` in front of
+an exporter that discards. Overhead is the time of the traced call minus the time of the same
+call undecorated; rounds interleave the variants so machine noise hits them alike, and the
+median round is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+import clew
+
+
+class DiscardingExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+PAYLOAD = {f"key{i}": "v" * 40 for i in range(40)}  # ~2 KB as JSON
+TEXT = "x" * 2048
+
+
+def build_cases() -> dict[str, dict[str, Callable[[], Any]]]:
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(DiscardingExporter()))
+    raw = provider.get_tracer("raw")
+    clew.configure(exporter=DiscardingExporter(), project="bench")
+
+    def bare_trivial() -> None:
+        return None
+
+    def raw_trivial() -> None:
+        with raw.start_as_current_span("trivial"):
+            return None
+
+    clew_trivial = clew.trace(name="trivial")(bare_trivial)
+
+    def bare_l3() -> int:
+        return 3
+
+    def bare_l2() -> int:
+        return bare_l3()
+
+    def bare_l1() -> int:
+        return bare_l2()
+
+    def raw_l1() -> int:
+        with raw.start_as_current_span("l1"):
+            with raw.start_as_current_span("l2"):
+                with raw.start_as_current_span("l3"):
+                    return 3
+
+    clew_l3 = clew.trace(bare_l3)
+    clew_l2 = clew.trace(lambda: clew_l3())
+    clew_l1 = clew.trace(lambda: clew_l2())
+
+    def bare_io(payload: dict[str, str]) -> str:
+        return TEXT
+
+    def raw_io() -> str:
+        with raw.start_as_current_span("io"):
+            return bare_io(PAYLOAD)
+
+    def raw_io_capture() -> str:
+        with raw.start_as_current_span("io") as s:
+            s.set_attribute("input", json.dumps({"payload": PAYLOAD}))
+            out = bare_io(PAYLOAD)
+            s.set_attribute("output", json.dumps(out))
+            return out
+
+    clew_io_fn = clew.trace(name="io")(bare_io)
+
+    dropped_leaf = clew.trace(name="leaf")(bare_trivial)
+
+    @clew.trace(log_sample_rate=0.0)
+    def dropped_root(calls: int) -> None:
+        for _ in range(calls):
+            dropped_leaf()
+
+    def bare_loop(calls: int) -> None:
+        for _ in range(calls):
+            bare_trivial()
+
+    sampled_root = clew.trace(name="root", log_sample_rate=0.0)(bare_trivial)
+    return {
+        "trivial function": {
+            "bare": bare_trivial,
+            "raw OpenTelemetry": raw_trivial,
+            "clew": clew_trivial,
+        },
+        "depth-3 nesting": {"bare": bare_l1, "raw OpenTelemetry": raw_l1, "clew": clew_l1},
+        "2 KB dict in, 2 KB str out": {
+            "bare": lambda: bare_io(PAYLOAD),
+            "raw OpenTelemetry": raw_io,
+            "raw OpenTelemetry + json capture": raw_io_capture,
+            "clew": lambda: clew_io_fn(PAYLOAD),
+        },
+        "sampled-out call (inside a dropped trace)": {
+            "bare": lambda: bare_loop(1000),
+            "clew": lambda: dropped_root(1000),
+        },
+        "sampled-out root (rate 0)": {"bare": bare_trivial, "clew": sampled_root},
+    }
+
+
+def measure(fn: Callable[[], Any], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    cases = build_cases()
+    print(f"{'case':44} {'variant':34} {'µs/call':>9} {'overhead µs':>12} {'vs raw OTel':>12}")
+    for case, variants in cases.items():
+        calls = args.calls // 1000 if "inside a dropped trace" in case else args.calls
+        per_call_factor = 1000 if "inside a dropped trace" in case else 1
+        samples: dict[str, list[float]] = {v: [] for v in variants}
+        for _ in range(args.rounds):
+            for variant, fn in variants.items():
+                samples[variant].append(measure(fn, calls) / per_call_factor)
+        times = {v: statistics.median(s) for v, s in samples.items()}
+        bare = times["bare"]
+        raw_overhead = times.get("raw OpenTelemetry", 0.0) - bare
+        for variant, t in times.items():
+            overhead = t - bare
+            ratio = f"{overhead / raw_overhead:.2f}x" if raw_overhead > 0 else "-"
+            shown_ratio = ratio if variant != "bare" else ""
+            print(f"{case:44} {variant:34} {t:9.3f} {overhead:12.3f} {shown_ratio:>12}")
+    clew.shutdown()
+
+
+if __name__ == "__main__":
+    main()
