@@ -47,6 +47,7 @@ __all__ = [
     "instrument_threads",
     "shutdown",
     "span",
+    "stats",
     "trace",
     "trace_insert",
     "wrap",
@@ -103,6 +104,19 @@ def configure(
 def flush(timeout: float = 5.0) -> bool:
     """Export every finished span now. Returns False if that took longer than ``timeout`` s."""
     return _runtime.flush(timeout)
+
+
+def stats() -> dict[str, dict[str, Any]]:
+    """Per exporter: spans ``enqueued``, ``exported``, ``dropped`` (queue full), ``failed``
+    (after retries, or refused), ``spilled``, ``replayed``, ``queued``, ``spill_pending`` and
+    the ``last_error``. Nothing is lost silently: every span is in one of these counts.
+
+    Example:
+        >>> import clew
+        >>> clew.stats()  # doctest: +SKIP
+        {'sqlite': {'enqueued': 12, 'exported': 12, 'dropped': 0, 'failed': 0, ...}}
+    """
+    return _runtime.stats()
 
 
 def shutdown(timeout: float = 5.0) -> None:

@@ -42,6 +42,7 @@ class Config(BaseModel):
     store_path: Path = DEFAULT_STORE_PATH
     jsonl_path: Path = DEFAULT_JSONL_PATH
     max_value_bytes: int = Field(default=DEFAULT_MAX_VALUE_BYTES, ge=MIN_MAX_VALUE_BYTES)
+    spill_dir: Path | None = None
 
     @field_validator("exporters")
     @classmethod
@@ -91,6 +92,7 @@ def _environment(env: Mapping[str, str]) -> dict[str, Any]:
         ("CLEW_STORE", "store_path", Path),
         ("CLEW_JSONL", "jsonl_path", Path),
         ("CLEW_MAX_VALUE_BYTES", "max_value_bytes", int),
+        ("CLEW_SPILL_DIR", "spill_dir", Path),
     ]
     for var, field, parse in readers:
         raw = env.get(var)
@@ -103,6 +105,11 @@ def _environment(env: Mapping[str, str]) -> dict[str, Any]:
             logger.warning("clew: ignoring %s=%r: %s", var, raw, _first_error(exc))
             continue
         found[field] = value
+    otlp_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    )
+    if "exporters" not in found and otlp_endpoint:
+        found["exporters"] = ("sqlite", "otlp")  # a collector is configured: send there too
     return found
 
 

@@ -7,9 +7,7 @@ exporters behind it when :func:`configure` is called again.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,16 +17,14 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, Tracer, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from clew import attributes as a
 from clew.config import Config, load_config
 from clew.errors import ConfigurationError
+from clew.exporters.lifecycle import build_pipeline, flush_all, install_exit_flush, shutdown_all
 from clew.exporters.memory import MemorySpanExporter
+from clew.exporters.pipeline import ExportPipeline
 from clew.tracer.ids import ClewIdGenerator
 
 logger = logging.getLogger("clew")
@@ -90,6 +86,10 @@ class ClewSpanProcessor(SpanProcessor):
             except Exception:  # an exporter must never break the user's code
                 logger.exception("clew: span processor %r failed", processor)
 
+    def extra_and_simple(self) -> list[SpanProcessor]:
+        """The processors that are not export pipelines (memory exporters, test captures)."""
+        return [p for p in self._children + self._extra if not isinstance(p, ExportPipeline)]
+
     def shutdown(self) -> None:
         for processor in self._children + self._extra:
             _quietly(processor.shutdown)
@@ -112,9 +112,13 @@ def _quietly(fn: Callable[[], Any]) -> None:
         logger.exception("clew: %r failed", fn)
 
 
-def build_exporter(name: str | SpanExporter, config: Config) -> SpanExporter | None:
-    """The exporter for one entry of ``config.exporters`` (None for ``none``)."""
-    if isinstance(name, SpanExporter):
+def build_exporter(name: str | SpanExporter, config: Config) -> Any:
+    """The exporter for one entry of ``config.exporters`` (None for ``none``).
+
+    Raises:
+        ConfigurationError: the exporter cannot be built (e.g. ``http`` without an endpoint).
+    """
+    if not isinstance(name, str):
         return name
     project = config.project
     if name == "none":
@@ -133,13 +137,23 @@ def build_exporter(name: str | SpanExporter, config: Config) -> SpanExporter | N
         from clew.exporters.console import ConsoleSpanExporter
 
         return ConsoleSpanExporter(project_name=project)
+    if name == "otlp":
+        from clew.exporters.otlp import create_otlp_exporter
+
+        return create_otlp_exporter()
+    if name == "http":
+        from clew.exporters.http import create_http_exporter
+
+        return create_http_exporter(project_name=project)
     raise ConfigurationError(f"the {name!r} exporter is not available in this version of clew")
 
 
-def _processor_for(exporter: SpanExporter) -> SpanProcessor:
+def _processor_for(name: str, exporter: Any, config: Config) -> SpanProcessor:
+    """Memory exporters get spans synchronously (tests read them at once); every other
+    exporter sits behind its own bounded, never-blocking :class:`ExportPipeline`."""
     if isinstance(exporter, MemorySpanExporter):
         return SimpleSpanProcessor(exporter)
-    return BatchSpanProcessor(exporter, schedule_delay_millis=200)
+    return build_pipeline(name, exporter, spill_dir=config.spill_dir)
 
 
 class Runtime:
@@ -153,14 +167,15 @@ class Runtime:
         self.max_value_bytes = config.max_value_bytes
         self.sample_rate = config.sample_rate
         self.sample_bound = sample_bound(config.sample_rate)
-        self.exporters: dict[str, SpanExporter] = {}
+        self.exporters: dict[str, Any] = {}
+        self.pipelines: dict[str, ExportPipeline] = {}
 
 
 _lock = threading.RLock()
 _processor = ClewSpanProcessor()
 _provider: TracerProvider | None = None
 _runtime: Runtime | None = None
-_atexit_registered = False
+_exit_hook_installed = False
 
 
 def _sdk_provider(config: Config) -> TracerProvider:
@@ -194,7 +209,7 @@ def _sdk_provider(config: Config) -> TracerProvider:
 
 def configure(**arguments: Any) -> Runtime:
     """Validate the settings, (re)build the exporters, and make them current."""
-    global _runtime, _atexit_registered
+    global _runtime, _exit_hook_installed
     with _lock:
         config = load_config(base=_runtime.config if _runtime else None, **arguments)
         provider = _sdk_provider(config)
@@ -209,16 +224,28 @@ def configure(**arguments: Any) -> Runtime:
             exporter = build_exporter(entry, config)
             if exporter is None:
                 continue
-            runtime.exporters[entry if isinstance(entry, str) else type(entry).__name__] = exporter
-            processors.append(_processor_for(exporter))
+            name = entry if isinstance(entry, str) else type(entry).__name__
+            runtime.exporters[name] = exporter
+            processor = _processor_for(name, exporter, config)
+            if isinstance(processor, ExportPipeline):
+                runtime.pipelines[name] = processor
+            processors.append(processor)
         old = _processor.set_children(processors)
-        _runtime = runtime
-        if not _atexit_registered:
-            atexit.register(_exit_flush)
-            _atexit_registered = True
+        old_runtime, _runtime = _runtime, runtime
+        if not _exit_hook_installed:
+            install_exit_flush(_current_pipelines)
+            _exit_hook_installed = True
+    if old_runtime is not None:
+        shutdown_all(old_runtime.pipelines.values(), 5.0)
     for processor in old:
-        _quietly(processor.shutdown)
+        if not isinstance(processor, ExportPipeline):
+            _quietly(processor.shutdown)
     return runtime
+
+
+def _current_pipelines() -> list[ExportPipeline]:
+    runtime = _runtime
+    return list(runtime.pipelines.values()) if runtime is not None else []
 
 
 def get_runtime() -> Runtime:
@@ -237,43 +264,37 @@ def clew_processor() -> ClewSpanProcessor:
 
 def flush(timeout: float = 5.0) -> bool:
     """Export every finished span now; returns False if that did not finish within ``timeout``."""
-    if _runtime is None:
+    runtime = _runtime
+    if runtime is None:
         return True
-    return _run_bounded(lambda: _processor.force_flush(int(timeout * 1000)), timeout)
+    done = flush_all(runtime.pipelines.values(), timeout)
+    for processor in _processor.extra_and_simple():
+        done = processor.force_flush(int(timeout * 1000)) and done
+    return done
 
 
 def shutdown(timeout: float = 5.0) -> None:
-    """Flush, then stop the exporters. Spans ended afterwards are not exported."""
+    """Flush, then stop the exporters within ``timeout``. Spans ended afterwards are dropped
+    until :func:`configure` (or the next span) starts clew again."""
     global _runtime
-    if _runtime is None:
+    with _lock:
+        runtime, _runtime = _runtime, None
+        old = _processor.set_children(())
+    if runtime is None:
         return
-    flush(timeout)
-    old = _processor.set_children(())
-    _runtime = None
-
-    def stop() -> bool:
-        for processor in old:
+    shutdown_all(runtime.pipelines.values(), timeout)
+    for processor in old:
+        if not isinstance(processor, ExportPipeline):
             _quietly(processor.shutdown)
-        return True
-
-    _run_bounded(stop, timeout)
 
 
-def _run_bounded(fn: Callable[[], bool], timeout: float) -> bool:
-    """Run ``fn`` on a helper thread and give up waiting after ``timeout`` seconds."""
-    result: list[bool] = []
-    worker = threading.Thread(target=lambda: result.append(fn()), name="clew-flush", daemon=True)
-    worker.start()
-    worker.join(max(timeout, 0.0))
-    return bool(result and result[0])
-
-
-def _exit_flush() -> None:
-    try:
-        timeout = float(os.environ.get("CLEW_EXIT_TIMEOUT", "2"))
-    except ValueError:
-        timeout = 2.0
-    flush(timeout)
+def stats() -> dict[str, dict[str, Any]]:
+    """Per exporter: spans enqueued, exported, dropped (queue full), failed, spilled, replayed,
+    queued, waiting in the spill, and the last error."""
+    runtime = _runtime
+    if runtime is None:
+        return {}
+    return {name: dict(p.stats()) for name, p in runtime.pipelines.items()}
 
 
 def store_path() -> Path:
