@@ -7,13 +7,13 @@ the caller's.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
+from pydantic_core import from_json
 
 from clew import attributes as a
 from clew.tracer.ids import log_trace_id_of, root_trace_id_of
@@ -96,12 +96,30 @@ def _loads(text: Any) -> Any:
     if not isinstance(text, str):
         return text
     try:
-        return json.loads(text)
+        return from_json(text)
     except ValueError:
-        return text  # truncated or plain text: keep it as it was captured
+        return text  # plain text: keep it as it was captured
+
+
+_SCALARS = (str, int, float, bool)
+
+
+def _attributes_of(span: ReadableSpan) -> dict[str, Any]:
+    """The span's attributes as a plain dict, cheaply.
+
+    ``ReadableSpan.attributes`` is a read-only proxy over the SDK's ``BoundedAttributes``,
+    whose every lookup runs Python code; reading its inner dict once is many times faster.
+    """
+    bounded = getattr(span, "_attributes", None)
+    inner = getattr(bounded, "_dict", None)
+    if type(inner) is dict:
+        return dict(inner)
+    return dict(span.attributes or {})
 
 
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
@@ -117,7 +135,7 @@ def span_to_record(span: ReadableSpan, project_name: str | None = None) -> dict[
         project_name: recorded as ``project_name``; defaults to the resource's ``service.name``.
     """
     ctx = span.context
-    attrs: Mapping[str, Any] = span.attributes or {}
+    attrs = _attributes_of(span)
     trace_id_int = ctx.trace_id if ctx is not None else 0
     span_id = ctx.span_id if ctx is not None else 0
     parent = span.parent
