@@ -1,0 +1,239 @@
+"""The read side of the trace store: the newest traces, one trace, and id resolution.
+
+Each function takes an open connection to a store with the current schema (see
+:mod:`clew.store.schema`) and raises ``sqlite3.Error`` as is; :class:`~clew.store.TraceStore`
+turns those into :class:`~clew.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import sqlite3
+import uuid
+from collections.abc import Callable
+from contextlib import closing
+from datetime import UTC, datetime
+from typing import Any
+
+MIN_PREFIX = 8
+"""The fewest hex digits accepted as an id prefix."""
+
+_Check = Callable[[sqlite3.Connection, str], bool]
+
+# Each walk yields (root_trace_id, start_time) of matching spans, newest first, from an index
+# that leads with the start time (or the filter value, then the start time).
+_WALK_ALL = "SELECT root_trace_id, start_time FROM spans ORDER BY start_time DESC"
+_WALK_TAG = "SELECT root_trace_id, start_time FROM span_tags WHERE tag = ? ORDER BY start_time DESC"
+_WALK_USER = (
+    "SELECT root_trace_id, start_time FROM spans WHERE end_user_identifier = ?"
+    " ORDER BY start_time DESC"
+)
+_WALK_SESSION = (
+    "SELECT root_trace_id, start_time FROM spans WHERE session_id = ? ORDER BY start_time DESC"
+)
+_WALK_ERRORS = (
+    "SELECT root_trace_id, start_time FROM spans WHERE status = 'error' ORDER BY start_time DESC"
+)
+# The unary + keeps SQLite on the primary key (the trace's spans) rather than the filter's
+# index (every span of that user or session).
+_HAS_USER = "SELECT 1 FROM spans WHERE root_trace_id = ? AND +end_user_identifier = ? LIMIT 1"
+_HAS_SESSION = "SELECT 1 FROM spans WHERE root_trace_id = ? AND +session_id = ? LIMIT 1"
+_HAS_ERROR = "SELECT 1 FROM spans WHERE root_trace_id = ? AND status = 'error' LIMIT 1"
+_FIRST_START = "SELECT min(start_time) FROM spans WHERE root_trace_id = ?"
+_AGGREGATE = (
+    "SELECT count(*), max(status = 'error'), min(start_time), max(end_time),"
+    " sum(input_tokens), sum(output_tokens), sum(cost) FROM spans WHERE root_trace_id = ?"
+)
+# The span a trace is named after: its real root if it was stored, else the earliest span
+# (whose parent is then missing from the store).
+_HEAD = (
+    "SELECT name, project_name, end_user_identifier, session_id FROM spans"
+    " WHERE root_trace_id = ?"
+    " ORDER BY trace_id = root_trace_id DESC, parent_trace_id IS NULL DESC, start_time, depth"
+    " LIMIT 1"
+)
+
+
+def _has(sql: str, value: str) -> _Check:
+    return lambda conn, root: conn.execute(sql, (root, value)).fetchone() is not None
+
+
+def _has_error(conn: sqlite3.Connection, root: str) -> bool:
+    return conn.execute(_HAS_ERROR, (root,)).fetchone() is not None
+
+
+def _plan(
+    tag: str | None, user: str | None, session: str | None, status: str | None
+) -> tuple[str, tuple[str, ...], list[_Check]]:
+    """The most selective walk for the filters, and checks for the filters it leaves out."""
+    walk: str
+    params: tuple[str, ...] = ()
+    if tag is not None:
+        walk, params = _WALK_TAG, (tag,)
+    elif session is not None:
+        walk, params = _WALK_SESSION, (session,)
+    elif user is not None:
+        walk, params = _WALK_USER, (user,)
+    else:
+        walk = _WALK_ERRORS if status == "error" else _WALK_ALL
+    checks: list[_Check] = []
+    if user is not None and walk is not _WALK_USER:
+        checks.append(_has(_HAS_USER, user))
+    if session is not None and walk is not _WALK_SESSION:
+        checks.append(_has(_HAS_SESSION, session))
+    if status == "error" and walk is not _WALK_ERRORS:
+        checks.append(_has_error)
+    elif status == "success":
+        checks.append(lambda conn, root: not _has_error(conn, root))
+    return walk, params, checks
+
+
+def _first_start(conn: sqlite3.Connection, root: str) -> float:
+    (first,) = conn.execute(_FIRST_START, (root,)).fetchone()
+    return -math.inf if first is None else float(first)
+
+
+def _newest_roots(
+    conn: sqlite3.Connection, limit: int, walk: str, params: tuple[str, ...], checks: list[_Check]
+) -> list[str]:
+    """The ``limit`` matching root ids whose traces started last, newest first.
+
+    A trace starts with its earliest span. The walk meets matching spans newest first, so every
+    trace it has not met yet started before the current span: it stops once ``limit`` traces
+    met so far started at or after the current span.
+    """
+    starts: dict[str, float] = {}
+    rejected: set[str] = set()
+    ahead: list[float] = []  # max-heap (negated) of found traces' starts not yet walked past
+    passed = 0
+    with closing(conn.execute(walk, params)) as cursor:
+        for root, start in cursor:
+            if root not in starts and root not in rejected:
+                if all(check(conn, root) for check in checks):
+                    starts[root] = first = _first_start(conn, root)
+                    heapq.heappush(ahead, -first)
+                else:
+                    rejected.add(root)
+            position = -math.inf if start is None else start
+            while ahead and -ahead[0] >= position:
+                heapq.heappop(ahead)
+                passed += 1
+            if passed >= limit:
+                break
+    return sorted(starts, key=lambda root: (starts[root], root), reverse=True)[:limit]
+
+
+def _iso(seconds: float | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+def _summary(conn: sqlite3.Connection, root: str) -> dict[str, Any]:
+    count, has_error, first, last, input_tokens, output_tokens, cost = conn.execute(
+        _AGGREGATE, (root,)
+    ).fetchone()
+    name, project, user, session = conn.execute(_HEAD, (root,)).fetchone()
+    total = None
+    if input_tokens is not None or output_tokens is not None:
+        total = (input_tokens or 0) + (output_tokens or 0)
+    return {
+        "root_trace_id": root,
+        "name": name,
+        "start_timestamp": _iso(first),
+        "latency": None if first is None or last is None else round(last - first, 6),
+        "span_count": count,
+        "status": "error" if has_error else "success",
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": total,
+        "cost": cost,
+        "project_name": project,
+        "end_user_identifier": user,
+        "session_id": session,
+    }
+
+
+def newest_traces(
+    conn: sqlite3.Connection,
+    limit: int,
+    *,
+    tag: str | None = None,
+    user: str | None = None,
+    session: str | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """Summaries of the ``limit`` matching traces that started last, newest first."""
+    if limit <= 0:
+        return []
+    walk, params, checks = _plan(tag, user, session, status)
+    return [_summary(conn, root) for root in _newest_roots(conn, limit, walk, params, checks)]
+
+
+def trace_records(conn: sqlite3.Connection, root: str) -> list[dict[str, Any]]:
+    """Every record of the trace ``root``, in start order."""
+    rows = conn.execute(
+        "SELECT record FROM spans WHERE root_trace_id = ? ORDER BY start_time, depth, trace_id",
+        (root,),
+    ).fetchall()
+    return [json.loads(text) for (text,) in rows]
+
+
+class AmbiguousId(LookupError):
+    """An id prefix matches several traces; ``args[0]`` lists some of them."""
+
+
+def normalize_id(text: str) -> str:
+    """The canonical text of a UUID-like id; other text comes back stripped, else unchanged."""
+    text = text.strip()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
+
+
+def prefix_bounds(text: str) -> tuple[str, str] | None:
+    """The range of canonical UUID texts starting with the hex digits ``text``, if it is some."""
+    digits = text.strip().replace("-", "").lower()
+    if not MIN_PREFIX <= len(digits) < 32 or any(c not in "0123456789abcdef" for c in digits):
+        return None
+    groups = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+    dashed = "-".join(digits[a:b] for a, b in groups if digits[a:b])
+    return dashed, dashed[:-1] + chr(ord(dashed[-1]) + 1)
+
+
+def resolve_root(conn: sqlite3.Connection, text: str) -> str | None:
+    """The ``root_trace_id`` that ``text`` names, or None.
+
+    ``text`` may be a root id in any spelling, a span's ``trace_id``, or a unique prefix.
+
+    Raises:
+        AmbiguousId: ``text`` is a prefix of several root ids.
+    """
+    wanted = normalize_id(text)
+    if conn.execute("SELECT 1 FROM spans WHERE root_trace_id = ? LIMIT 1", (wanted,)).fetchone():
+        return wanted
+    # A span's trace_id shares its root's high 64 bits (clew.tracer.ids): a primary-key range.
+    span_bounds = prefix_bounds(wanted.replace("-", "")[:16])
+    if span_bounds is not None:
+        found = conn.execute(
+            "SELECT root_trace_id FROM spans"
+            " WHERE root_trace_id >= ? AND root_trace_id < ? AND trace_id = ?",
+            (*span_bounds, wanted),
+        ).fetchone()
+        if found is not None:
+            return str(found[0])
+    bounds = prefix_bounds(wanted)
+    if bounds is None:
+        return None
+    matches = [
+        str(root)
+        for (root,) in conn.execute(
+            "SELECT DISTINCT root_trace_id FROM spans"
+            " WHERE root_trace_id >= ? AND root_trace_id < ? LIMIT 6",
+            bounds,
+        )
+    ]
+    if len(matches) > 1:
+        raise AmbiguousId(", ".join(matches[:5]) + (", …" if len(matches) > 5 else ""))
+    return matches[0] if matches else None
