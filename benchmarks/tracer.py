@@ -57,10 +57,12 @@ def build_cases() -> dict[str, dict[str, Callable[[], Any]]]:
         return bare_l2()
 
     def raw_l1() -> int:
-        with raw.start_as_current_span("l1"):
-            with raw.start_as_current_span("l2"):
-                with raw.start_as_current_span("l3"):
-                    return 3
+        with (
+            raw.start_as_current_span("l1"),
+            raw.start_as_current_span("l2"),
+            raw.start_as_current_span("l3"),
+        ):
+            return 3
 
     clew_l3 = clew.trace(bare_l3)
     clew_l2 = clew.trace(lambda: clew_l3())
