@@ -34,6 +34,8 @@ def make_binder(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, 
         return lambda args, kwargs: {"args": list(args), **kwargs}
     params = list(sig.parameters.values())
     skip = 1 if params and params[0].name in ("self", "cls") else 0
+    if len(params) == skip:
+        return lambda args, kwargs: None  # nothing to capture: no inputs attribute at all
     if all(p.kind in _SIMPLE_KINDS for p in params):
         names = tuple(p.name for p in params)
         defaults = {

@@ -56,19 +56,23 @@ class ClewSpanProcessor(SpanProcessor):
     def __init__(self) -> None:
         self._children: tuple[SpanProcessor, ...] = ()
         self._extra: tuple[SpanProcessor, ...] = ()
+        self._all: tuple[SpanProcessor, ...] = ()  # children + extra, read per span
 
     def set_children(self, processors: Sequence[SpanProcessor]) -> tuple[SpanProcessor, ...]:
         """Install new export processors; returns the old ones for the caller to shut down."""
         old, self._children = self._children, tuple(processors)
+        self._all = self._children + self._extra
         return old
 
     def add_extra(self, processor: SpanProcessor) -> None:
         """Add a processor that outlives reconfiguration (used by ``clew.testing``)."""
         self._extra = (*self._extra, processor)
+        self._all = self._children + self._extra
 
     def remove_extra(self, processor: SpanProcessor) -> None:
         """Remove a processor added with :meth:`add_extra`."""
         self._extra = tuple(p for p in self._extra if p is not processor)
+        self._all = self._children + self._extra
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
@@ -80,7 +84,7 @@ class ClewSpanProcessor(SpanProcessor):
             or a.GEN_AI_OPERATION_NAME in (span.attributes or {})
         ):
             return
-        for processor in self._children + self._extra:
+        for processor in self._all:
             try:
                 processor.on_end(span)
             except Exception:  # an exporter must never break the user's code
@@ -88,15 +92,15 @@ class ClewSpanProcessor(SpanProcessor):
 
     def extra_and_simple(self) -> list[SpanProcessor]:
         """The processors that are not export pipelines (memory exporters, test captures)."""
-        return [p for p in self._children + self._extra if not isinstance(p, ExportPipeline)]
+        return [p for p in self._all if not isinstance(p, ExportPipeline)]
 
     def shutdown(self) -> None:
-        for processor in self._children + self._extra:
+        for processor in self._all:
             _quietly(processor.shutdown)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         ok = True
-        for processor in self._children + self._extra:
+        for processor in self._all:
             try:
                 ok = processor.force_flush(timeout_millis) and ok
             except Exception:
