@@ -1,0 +1,39 @@
+"""The public API is what ``clew/__init__.py`` exports, sorted, and nothing else."""
+
+from __future__ import annotations
+
+import clew
+
+EXPECTED = {
+    "ClewError",
+    "ConfigurationError",
+    "LiveSpan",
+    "StoreError",
+    "ThreadInstrumentation",
+    "__version__",
+    "configure",
+    "current_span",
+    "flush",
+    "get_current_trace_id",
+    "get_root_trace_id",
+    "instrument_threads",
+    "shutdown",
+    "span",
+    "stats",
+    "trace",
+    "trace_insert",
+    "wrap",
+}
+
+
+def test_public_api_is_exactly_the_documented_names() -> None:
+    assert EXPECTED <= set(clew.__all__)
+    assert sorted(clew.__all__) == list(clew.__all__)
+    for name in clew.__all__:
+        assert hasattr(clew, name), name
+
+
+def test_errors_are_clew_errors() -> None:
+    assert issubclass(clew.ConfigurationError, clew.ClewError)
+    assert issubclass(clew.ConfigurationError, ValueError)
+    assert issubclass(clew.StoreError, clew.ClewError)
