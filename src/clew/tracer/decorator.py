@@ -85,10 +85,11 @@ def make_binder(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, 
 def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
     bind = make_binder(fn)
 
-    if inspect.isasyncgenfunction(fn):
+    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+        traced = TracedAsyncGenerator if inspect.isasyncgenfunction(fn) else TracedGenerator
 
         @functools.wraps(fn)
-        def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+        def iter_wrapper(*args: Any, **kwargs: Any) -> Any:
             parent = CURRENT.get()
             if parent is not None and not parent.recording:
                 return fn(*args, **kwargs)
@@ -98,34 +99,13 @@ def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
                 logger.exception("clew: could not start span %r", spec.name)
                 return fn(*args, **kwargs)
             try:
-                agen = fn(*args, **kwargs)
+                iterator = fn(*args, **kwargs)  # runs none of the body yet
             except BaseException as exc:
                 live.fail(exc)
                 raise
-            return TracedAsyncGenerator(agen, live)
+            return traced(iterator, live)
 
-        return agen_wrapper
-
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            parent = CURRENT.get()
-            if parent is not None and not parent.recording:
-                return fn(*args, **kwargs)
-            try:
-                live = start(spec, parent, lambda: bind(args, kwargs))
-            except Exception:
-                logger.exception("clew: could not start span %r", spec.name)
-                return fn(*args, **kwargs)
-            try:
-                gen = fn(*args, **kwargs)
-            except BaseException as exc:
-                live.fail(exc)
-                raise
-            return TracedGenerator(gen, live)
-
-        return gen_wrapper
+        return iter_wrapper
 
     if inspect.iscoroutinefunction(fn):
 
