@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import multiprocessing
 import os
 import sqlite3
@@ -11,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import Span
 
 from clew.errors import StoreError
 from clew.exporters.records import RECORD_FIELDS
 from clew.exporters.sqlite import SqliteSpanExporter
 from clew.store import TraceStore
-from clew.store.schema import SCHEMA_VERSION
+from clew.store.schema import PAGE_SIZE, SCHEMA_VERSION
 from span_factory import SpanFactory, root_id
 
 
@@ -399,3 +402,130 @@ def test_a_write_gives_up_when_another_writer_holds_the_lock_too_long(path: Path
         other.execute("ROLLBACK")
         store.write_records([_record("abcdef01-0000-4000-8000-000000000002")])
     assert TraceStore(path).count_spans() == 2
+
+
+def _all_fields_trace(spans: SpanFactory) -> Span:
+    with (
+        spans.span(
+            "answer",
+            tags=["rag"],
+            user="u-42",
+            inputs={"q": "x"},
+            attributes={"clew.metadata": '{"a": 1}', "app.list": (1, 2)},
+        ) as root,
+        spans.span(
+            "chat",
+            model="m",
+            input_tokens=3,
+            cost=0.5,
+            error="Boom: no",
+            attributes={"clew.time_to_first_token": 0.25, "clew.deployment_id": "d"},
+        ),
+    ):
+        pass
+    return root
+
+
+def test_records_written_whole_read_back_field_for_field(
+    spans: SpanFactory, store: TraceStore, tmp_path: Path
+) -> None:
+    root = _all_fields_trace(spans)
+    expected = spans.records()
+
+    with TraceStore(tmp_path / "records.db") as other:
+        other.write_records(expected)
+        stored = other.get_trace(root_id(root))
+
+    assert _by_id(stored) == _by_id(store.get_trace(root_id(root))) == _by_id(expected)
+    assert all(tuple(r) == RECORD_FIELDS for r in stored)
+
+
+def test_ids_given_as_attributes_are_stored_and_found(
+    spans: SpanFactory, store: TraceStore
+) -> None:
+    ids = {"clew.root_trace_id": "my-run", "clew.trace_id": "my-step"}
+    with spans.span("step", attributes={**ids, "clew.parent_trace_id": "outside"}):
+        pass
+
+    (record,) = store.get_trace("my-run")
+
+    assert record == spans.records()[0]
+    assert (record["root_trace_id"], record["trace_id"]) == ("my-run", "my-step")
+    assert [t["root_trace_id"] for t in store.list_traces()] == ["my-run"]
+
+
+def test_exporting_a_span_again_replaces_it(path: Path, spans: SpanFactory) -> None:
+    with spans.span("root") as root:
+        pass
+    exporter = SqliteSpanExporter(path)
+    exporter.export(spans.spans())
+    exporter.shutdown()
+
+    assert TraceStore(path).count_spans() == 1
+    assert [r["name"] for r in TraceStore(path).get_trace(root_id(root))] == ["root"]
+
+
+def test_a_new_store_file_has_large_pages(path: Path, store: TraceStore) -> None:
+    store.write_records([_record("abcdef01-0000-4000-8000-000000000001")])
+
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+
+
+_VERSION_1 = (
+    """CREATE TABLE spans (root_trace_id TEXT NOT NULL, trace_id TEXT NOT NULL,
+    parent_trace_id TEXT, name TEXT NOT NULL, start_time REAL, end_time REAL,
+    status TEXT NOT NULL, depth INTEGER, end_user_identifier TEXT, session_id TEXT,
+    project_name TEXT, input_tokens INTEGER, output_tokens INTEGER, cost REAL,
+    record TEXT NOT NULL, PRIMARY KEY (root_trace_id, trace_id))""",
+    "CREATE INDEX spans_start ON spans (start_time)",
+    "CREATE INDEX spans_errors ON spans (start_time) WHERE status = 'error'",
+    """CREATE TABLE span_tags (tag TEXT NOT NULL, start_time REAL,
+    root_trace_id TEXT NOT NULL, trace_id TEXT NOT NULL,
+    PRIMARY KEY (tag, start_time, root_trace_id, trace_id)) WITHOUT ROWID""",
+)
+
+
+def _version_1_store(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for statement in _VERSION_1:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO spans (root_trace_id, trace_id, name, start_time, status, record)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                record["root_trace_id"],
+                record["trace_id"],
+                record["name"],
+                1.7e9,
+                "success",
+                json.dumps(record),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO span_tags VALUES ('old', 1.7e9, ?, ?)",
+            (record["root_trace_id"], record["trace_id"]),
+        )
+        conn.execute("PRAGMA user_version = 1")
+
+
+def test_a_version_1_store_is_upgraded_on_the_first_write(
+    path: Path, spans: SpanFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = {**_record("abcdef01-0000-4000-8000-000000000001"), "tags": ["old"]}
+    _version_1_store(path, old)
+    with pytest.raises(StoreError, match=r"older clew.*upgrades it"):
+        TraceStore(path).list_traces()
+
+    with caplog.at_level(logging.WARNING, logger="clew.store.sqlite"), spans.span("new") as new:
+        pass
+
+    assert "from schema version 1" in caplog.text
+    store = TraceStore(path)
+    assert store.count_spans() == 2
+    (migrated,) = store.get_trace(old["trace_id"])
+    assert {k: migrated[k] for k in old} == old
+    assert [t["name"] for t in store.list_traces(tag="old")] == [old["name"]]
+    assert [r["name"] for r in store.get_trace(root_id(new))] == ["new"]

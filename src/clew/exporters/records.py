@@ -104,7 +104,7 @@ def _loads(text: Any) -> Any:
 _SCALARS = (str, int, float, bool)
 
 
-def _attributes_of(span: ReadableSpan) -> dict[str, Any]:
+def attributes_of(span: ReadableSpan) -> dict[str, Any]:
     """The span's attributes as a plain dict, cheaply.
 
     ``ReadableSpan.attributes`` is a read-only proxy over the SDK's ``BoundedAttributes``,
@@ -135,7 +135,7 @@ def span_to_record(span: ReadableSpan, project_name: str | None = None) -> dict[
         project_name: recorded as ``project_name``; defaults to the resource's ``service.name``.
     """
     ctx = span.context
-    attrs = _attributes_of(span)
+    attrs = attributes_of(span)
     trace_id_int = ctx.trace_id if ctx is not None else 0
     span_id = ctx.span_id if ctx is not None else 0
     parent = span.parent
@@ -155,6 +155,24 @@ def span_to_record(span: ReadableSpan, project_name: str | None = None) -> dict[
     is_error = span.status.status_code is StatusCode.ERROR
     record["status"] = "error" if is_error else "success"
     record["error"] = span.status.description if is_error else None
+    if project_name is None:
+        project_name = str(span.resource.attributes.get("service.name", "default"))
+    record["project_name"] = project_name
+    apply_attributes(record, attrs)
+    return record
+
+
+def apply_attributes(record: dict[str, Any], attrs: Mapping[str, Any]) -> None:
+    """Fill the fields of ``record`` that come from span attributes.
+
+    The trace store keeps a span's attributes rather than its record and rebuilds the record
+    with this function when it is read, so both agree field for field.
+
+    Args:
+        record: a record with every key of :data:`RECORD_FIELDS`; the span's own fields (ids,
+            name, timestamps, status, project) are already set and left alone.
+        attrs: the span's attributes, or the same after a JSON round trip.
+    """
     for key, field in _JSON_FIELDS.items():
         if key in attrs:
             record[field] = _loads(attrs[key])
@@ -174,8 +192,4 @@ def span_to_record(span: ReadableSpan, project_name: str | None = None) -> dict[
         record["total_tokens"] = (record["input_tokens"] or 0) + (record["output_tokens"] or 0)
     record["cost"] = attrs.get(a.GEN_AI_USAGE_COST_AMOUNT)
     record["time_to_first_token"] = attrs.get(a.CLEW_TIME_TO_FIRST_TOKEN)
-    if project_name is None:
-        project_name = str(span.resource.attributes.get("service.name", "default"))
-    record["project_name"] = project_name
     record["attributes"] = {k: _plain(v) for k, v in attrs.items() if k not in _CONSUMED}
-    return record

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from clew.exporters.records import span_to_record
 from clew.store.sqlite import DEFAULT_STORE_PATH, TraceStore
 
 __all__ = ["SqliteSpanExporter"]
@@ -54,7 +53,7 @@ class SqliteSpanExporter(SpanExporter):
             _logger.debug("SqliteSpanExporter.export called after shutdown; dropping spans")
             return SpanExportResult.FAILURE
         try:
-            self.store.write_records([span_to_record(s, self.project_name) for s in spans])
+            self.store.write_spans(spans, self.project_name)
         except Exception as exc:
             self._report(exc, len(spans))
             return SpanExportResult.FAILURE

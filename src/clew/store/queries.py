@@ -8,60 +8,72 @@ turns those into :class:`~clew.errors.StoreError`.
 from __future__ import annotations
 
 import heapq
-import json
 import math
 import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import closing
-from datetime import UTC, datetime
 from typing import Any
+
+from clew.exporters.records import iso_timestamp
+from clew.store.rows import READ_COLUMNS, record_of_row
+from clew.store.schema import root_key, root_key_range, span_key
 
 MIN_PREFIX = 8
 """The fewest hex digits accepted as an id prefix."""
 
 _Check = Callable[[sqlite3.Connection, str], bool]
 
-# Each walk yields (root_trace_id, start_time) of matching spans, newest first, from an index
+# Each walk yields (root_trace_id, start_ns) of matching spans, newest first, from an index
 # that leads with the start time (or the filter value, then the start time).
-_WALK_ALL = "SELECT root_trace_id, start_time FROM spans ORDER BY start_time DESC"
-_WALK_TAG = "SELECT root_trace_id, start_time FROM span_tags WHERE tag = ? ORDER BY start_time DESC"
+_WALK_ALL = "SELECT root_trace_id, start_ns FROM spans ORDER BY start_ns DESC"
+_WALK_TAG = "SELECT root_trace_id, start_ns FROM span_tags WHERE tag = ? ORDER BY start_ns DESC"
 _WALK_USER = (
-    "SELECT root_trace_id, start_time FROM spans WHERE end_user_identifier = ?"
-    " ORDER BY start_time DESC"
+    "SELECT root_trace_id, start_ns FROM spans WHERE end_user_identifier = ? ORDER BY start_ns DESC"
 )
 _WALK_SESSION = (
-    "SELECT root_trace_id, start_time FROM spans WHERE session_id = ? ORDER BY start_time DESC"
+    "SELECT root_trace_id, start_ns FROM spans WHERE session_id = ? ORDER BY start_ns DESC"
 )
 _WALK_ERRORS = (
-    "SELECT root_trace_id, start_time FROM spans WHERE status = 'error' ORDER BY start_time DESC"
+    "SELECT root_trace_id, start_ns FROM spans WHERE status = 'error' ORDER BY start_ns DESC"
 )
-# The unary + keeps SQLite on the primary key (the trace's spans) rather than the filter's
+# The spans of one trace: its key leads the id index, and the key is a hash for ids that are
+# not UUIDs, so the id is compared as well. Every query below takes (root_key, root_trace_id).
+_OF_TRACE = "root_key = ? AND root_trace_id = ?"
+# The unary + keeps SQLite on the id index (the trace's spans) rather than the filter's
 # index (every span of that user or session).
-_HAS_USER = "SELECT 1 FROM spans WHERE root_trace_id = ? AND +end_user_identifier = ? LIMIT 1"
-_HAS_SESSION = "SELECT 1 FROM spans WHERE root_trace_id = ? AND +session_id = ? LIMIT 1"
-_HAS_ERROR = "SELECT 1 FROM spans WHERE root_trace_id = ? AND status = 'error' LIMIT 1"
-_FIRST_START = "SELECT min(start_time) FROM spans WHERE root_trace_id = ?"
+_HAS_USER = f"SELECT 1 FROM spans WHERE {_OF_TRACE} AND +end_user_identifier = ? LIMIT 1"
+_HAS_SESSION = f"SELECT 1 FROM spans WHERE {_OF_TRACE} AND +session_id = ? LIMIT 1"
+_HAS_ERROR = f"SELECT 1 FROM spans WHERE {_OF_TRACE} AND +status = 'error' LIMIT 1"
+_FIRST_START = f"SELECT min(start_ns) FROM spans WHERE {_OF_TRACE}"
 _AGGREGATE = (
-    "SELECT count(*), max(status = 'error'), min(start_time), max(end_time),"
-    " sum(input_tokens), sum(output_tokens), sum(cost) FROM spans WHERE root_trace_id = ?"
+    "SELECT count(*), max(status = 'error'), min(start_ns), max(end_ns),"
+    f" sum(input_tokens), sum(output_tokens), sum(cost) FROM spans WHERE {_OF_TRACE}"
 )
 # The span a trace is named after: its real root if it was stored, else the earliest span
 # (whose parent is then missing from the store).
 _HEAD = (
     "SELECT name, project_name, end_user_identifier, session_id FROM spans"
-    " WHERE root_trace_id = ?"
-    " ORDER BY trace_id = root_trace_id DESC, parent_trace_id IS NULL DESC, start_time, depth"
+    f" WHERE {_OF_TRACE}"
+    " ORDER BY trace_id = root_trace_id DESC, parent_trace_id IS NULL DESC, start_ns, depth"
     " LIMIT 1"
+)
+_RECORDS = (
+    f"SELECT {', '.join(READ_COLUMNS)} FROM spans WHERE {_OF_TRACE}"
+    " ORDER BY start_ns, depth, trace_id"
 )
 
 
+def _of_trace(root: str) -> tuple[int, str]:
+    return root_key(root), root
+
+
 def _has(sql: str, value: str) -> _Check:
-    return lambda conn, root: conn.execute(sql, (root, value)).fetchone() is not None
+    return lambda conn, root: conn.execute(sql, (*_of_trace(root), value)).fetchone() is not None
 
 
 def _has_error(conn: sqlite3.Connection, root: str) -> bool:
-    return conn.execute(_HAS_ERROR, (root,)).fetchone() is not None
+    return conn.execute(_HAS_ERROR, _of_trace(root)).fetchone() is not None
 
 
 def _plan(
@@ -91,7 +103,7 @@ def _plan(
 
 
 def _first_start(conn: sqlite3.Connection, root: str) -> float:
-    (first,) = conn.execute(_FIRST_START, (root,)).fetchone()
+    (first,) = conn.execute(_FIRST_START, _of_trace(root)).fetchone()
     return -math.inf if first is None else float(first)
 
 
@@ -125,23 +137,20 @@ def _newest_roots(
     return sorted(starts, key=lambda root: (starts[root], root), reverse=True)[:limit]
 
 
-def _iso(seconds: float | None) -> str | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
-
-
 def _summary(conn: sqlite3.Connection, root: str) -> dict[str, Any]:
+    key = _of_trace(root)
     count, has_error, first, last, input_tokens, output_tokens, cost = conn.execute(
-        _AGGREGATE, (root,)
+        _AGGREGATE, key
     ).fetchone()
-    name, project, user, session = conn.execute(_HEAD, (root,)).fetchone()
+    name, project, user, session = conn.execute(_HEAD, key).fetchone()
     total = None
     if input_tokens is not None or output_tokens is not None:
         total = (input_tokens or 0) + (output_tokens or 0)
     return {
         "root_trace_id": root,
         "name": name,
-        "start_timestamp": _iso(first),
-        "latency": None if first is None or last is None else round(last - first, 6),
+        "start_timestamp": iso_timestamp(first),
+        "latency": None if first is None or last is None else round((last - first) / 1e9, 6),
         "span_count": count,
         "status": "error" if has_error else "success",
         "input_tokens": input_tokens,
@@ -172,11 +181,7 @@ def newest_traces(
 
 def trace_records(conn: sqlite3.Connection, root: str) -> list[dict[str, Any]]:
     """Every record of the trace ``root``, in start order."""
-    rows = conn.execute(
-        "SELECT record FROM spans WHERE root_trace_id = ? ORDER BY start_time, depth, trace_id",
-        (root,),
-    ).fetchall()
-    return [json.loads(text) for (text,) in rows]
+    return [record_of_row(row) for row in conn.execute(_RECORDS, _of_trace(root))]
 
 
 class AmbiguousId(LookupError):
@@ -211,15 +216,14 @@ def resolve_root(conn: sqlite3.Connection, text: str) -> str | None:
         AmbiguousId: ``text`` is a prefix of several root ids.
     """
     wanted = normalize_id(text)
-    if conn.execute("SELECT 1 FROM spans WHERE root_trace_id = ? LIMIT 1", (wanted,)).fetchone():
+    if conn.execute(f"SELECT 1 FROM spans WHERE {_OF_TRACE} LIMIT 1", _of_trace(wanted)).fetchone():
         return wanted
-    # A span's trace_id shares its root's high 64 bits (clew.tracer.ids): a primary-key range.
-    span_bounds = prefix_bounds(wanted.replace("-", "")[:16])
-    if span_bounds is not None:
+    # A span's trace_id shares its root's high 64 bits (clew.tracer.ids), so both its keys are
+    # those of its own id.
+    if prefix_bounds(wanted.replace("-", "")[:16]) is not None:
         found = conn.execute(
-            "SELECT root_trace_id FROM spans"
-            " WHERE root_trace_id >= ? AND root_trace_id < ? AND trace_id = ?",
-            (*span_bounds, wanted),
+            "SELECT root_trace_id FROM spans WHERE root_key = ? AND span_key = ? AND trace_id = ?",
+            (root_key(wanted), span_key(wanted), wanted),
         ).fetchone()
         if found is not None:
             return str(found[0])
@@ -229,9 +233,9 @@ def resolve_root(conn: sqlite3.Connection, text: str) -> str | None:
     matches = [
         str(root)
         for (root,) in conn.execute(
-            "SELECT DISTINCT root_trace_id FROM spans"
-            " WHERE root_trace_id >= ? AND root_trace_id < ? LIMIT 6",
-            bounds,
+            "SELECT DISTINCT root_trace_id FROM spans WHERE root_key BETWEEN ? AND ?"
+            " AND root_trace_id >= ? AND root_trace_id < ? LIMIT 6",
+            (*root_key_range(wanted.replace("-", "").lower()), *bounds),
         )
     ]
     if len(matches) > 1:
