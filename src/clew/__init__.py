@@ -18,6 +18,13 @@ from typing import Any
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from clew.errors import ClewError, ConfigurationError, StoreError
+from clew.providers import (
+    Instrumentation,
+    instrument,
+    instrument_anthropic,
+    instrument_openai,
+    wrap_openai_client,
+)
 from clew.tracer import runtime as _runtime
 from clew.tracer.decorator import trace
 from clew.tracer.live import LiveSpan
@@ -35,6 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ClewError",
     "ConfigurationError",
+    "Instrumentation",
     "LiveSpan",
     "StoreError",
     "ThreadInstrumentation",
@@ -44,6 +52,9 @@ __all__ = [
     "flush",
     "get_current_trace_id",
     "get_root_trace_id",
+    "instrument",
+    "instrument_anthropic",
+    "instrument_openai",
     "instrument_threads",
     "shutdown",
     "span",
@@ -51,6 +62,7 @@ __all__ = [
     "trace",
     "trace_insert",
     "wrap",
+    "wrap_openai_client",
 ]
 
 

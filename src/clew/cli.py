@@ -167,7 +167,29 @@ def _show(args: argparse.Namespace) -> int:
 
 # --- entry point ----------------------------------------------------------------------------
 
-COMMANDS: list[CommandAdder] = [_add_traces, _add_show]
+# --- clew demo -------------------------------------------------------------------------------
+
+
+def _add_demo(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="run a small traced LLM app (offline by default) and show its trace",
+        description="Run a small traced LLM app through the real openai client against clew's"
+        " fake server (or the real API with --live), store it, and print the trace tree.",
+    )
+    parser.add_argument(
+        "--live", action="store_true", help="call the real OpenAI API (needs OPENAI_API_KEY)"
+    )
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from clew.demo import run_demo
+
+    return run_demo(["--live"] if args.live else [])
+
+
+COMMANDS: list[CommandAdder] = [_add_traces, _add_show, _add_demo]
 """The sub-commands, in the order ``clew --help`` lists them."""
 
 

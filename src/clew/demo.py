@@ -1,0 +1,188 @@
+"""``clew demo``: a small traced LLM app, stored and shown, with no API key needed.
+
+Without ``--live`` it starts clew's fake OpenAI server on 127.0.0.1 and points the real
+``openai`` client at it; with ``--live`` and ``OPENAI_API_KEY`` set it calls the real API.
+The app answers a support question: a retrieval step, a streamed chat call, a tool call, the
+tool itself, and a follow-up call. The trace goes to the local store; the demo prints it as a
+tree with tokens, cost and latency, and tells how to look at it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import clew
+from clew.providers import instrument_openai
+
+__all__ = ["run_demo"]
+
+DEMO_MODEL = "gpt-4o-mini"
+QUESTION = "Is it warm enough in Lisbon for the team offsite? Check the get_weather tool."
+HANDBOOK = {
+    "offsite": "Offsites run Thursday to Saturday; the team picks the city by vote.",
+    "travel": "Book trains under 6 hours, flights otherwise; economy class.",
+    "weather": "If it is under 15 °C, the offsite moves indoors.",
+}
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current temperature in a city, in °C.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+
+
+@clew.trace(name="retrieve")
+def retrieve(question: str) -> list[str]:
+    """Find handbook passages sharing a word with the question (the app's "vector search")."""
+    words = {w.strip("?.,").lower() for w in question.split()}
+    return [text for key, text in HANDBOOK.items() if key in words or "offsite" in key]
+
+
+@clew.trace(name="get_weather")
+def get_weather(city: str) -> dict[str, Any]:
+    """The tool the model calls (a canned answer)."""
+    return {"city": city, "temperature_c": 21}
+
+
+class SupportBot:
+    """The traced app: retrieval, a streamed call, a tool call, the tool, a follow-up call."""
+
+    def __init__(self, client: Any, out: TextIO) -> None:
+        self.client = client
+        self.out = out
+
+    @clew.trace(name="answer", tags=["demo"], end_user_identifier="demo-user")
+    def answer(self, question: str) -> str:
+        """Answer ``question`` from the handbook, checking the weather with a tool."""
+        passages = retrieve(question)
+        system = "Answer from the handbook:\n" + "\n".join(passages)
+        messages: list[Any] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": question},
+        ]
+        self.out.write("  streaming: ")
+        stream = self.client.chat.completions.create(
+            model=DEMO_MODEL,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                self.out.write(chunk.choices[0].delta.content)
+                self.out.flush()
+        self.out.write("\n")
+        reply = self.client.chat.completions.create(
+            model=DEMO_MODEL, messages=messages, tools=TOOLS, tool_choice="required"
+        )
+        message = reply.choices[0].message
+        messages.append(message)
+        for tool_call in message.tool_calls or ():
+            arguments = json.loads(tool_call.function.arguments or "{}")
+            result = get_weather(str(arguments.get("city") or "Lisbon"))
+            messages.append(
+                {"role": "tool", "tool_call_id": tool_call.id, "content": json.dumps(result)}
+            )
+        final = self.client.chat.completions.create(model=DEMO_MODEL, messages=messages)
+        text: str = final.choices[0].message.content or ""
+        return text
+
+
+@contextmanager
+def _openai_client(live: bool) -> Iterator[Any]:
+    from openai import OpenAI
+
+    if live:
+        with OpenAI() as client:
+            yield client
+        return
+    from clew.testing.llm_server import FakeLLMServer
+
+    with (
+        FakeLLMServer(latency=0.05, chunk_delay=0.01) as server,
+        OpenAI(base_url=server.openai_base_url, api_key="sk-demo-not-a-real-key") as client,
+    ):
+        yield client
+
+
+def _stored_records(root_trace_id: str) -> list[dict[str, Any]]:
+    from clew.store.sqlite import TraceStore
+    from clew.tracer.runtime import store_path
+
+    with TraceStore(store_path()) as store:
+        return store.get_trace(root_trace_id)
+
+
+def _renderer() -> Callable[[list[dict[str, Any]]], str]:
+    try:
+        from clew.render import render_tree
+    except ImportError:  # pragma: no cover - render ships with clew
+        return lambda records: "\n".join(
+            f"{r['name']}  {r.get('latency')} s  {r.get('cost')}" for r in records
+        )
+    return render_tree
+
+
+def run_demo(argv: list[str], out: TextIO | None = None) -> int:
+    """Run the demo; the exit code of ``clew demo``.
+
+    Args:
+        argv: the arguments after ``clew demo`` (``--live`` calls the real OpenAI API).
+        out: where to write (standard output by default).
+
+    Returns:
+        0 on success, 2 when ``--live`` is asked without ``OPENAI_API_KEY`` or a package is
+        missing.
+
+    Example:
+        >>> run_demo([])  # doctest: +SKIP
+    """
+    out = out or sys.stdout
+    parser = argparse.ArgumentParser(prog="clew demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--live", action="store_true", help="call the real OpenAI API (needs OPENAI_API_KEY)"
+    )
+    args = parser.parse_args(argv)
+    if args.live and not os.environ.get("OPENAI_API_KEY"):
+        out.write("clew demo --live needs OPENAI_API_KEY; without --live it runs offline.\n")
+        return 2
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        out.write("clew demo needs the openai package: pip install openai\n")
+        return 2
+    clew.configure(project="clew-demo")
+    where = "the OpenAI API" if args.live else "clew's fake OpenAI server (no key needed)"
+    out.write(f"clew demo: a support bot answering one question, through {where}\n")
+    with instrument_openai(), _openai_client(args.live) as client, clew.span("demo") as root:
+        reply = SupportBot(client, out).answer(QUESTION)
+        root_trace_id = root.root_trace_id
+    out.write(f"  answer: {reply}\n\n")
+    clew.flush()
+    try:
+        records = _stored_records(root_trace_id)
+    except Exception as exc:
+        out.write(f"(could not read the local store: {exc})\n")
+        records = []
+    if records:
+        out.write(_renderer()(records) + "\n\n")
+    out.write(
+        f"Stored in the local trace store. Look again with:\n"
+        f"  clew show {root_trace_id}\n"
+        f"  clew traces\n"
+    )
+    return 0

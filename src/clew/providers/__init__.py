@@ -1,0 +1,78 @@
+"""LLM provider instrumentation: OpenAI and Anthropic SDK calls become spans with tokens and cost.
+
+Example:
+    >>> import clew
+    >>> handle = clew.instrument()  # doctest: +SKIP  (every provider whose SDK is installed)
+    >>> handle.uninstrument()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import TypeVar
+
+from clew.providers.engine import Instrumentation
+from clew.providers.pricing import Cost, cost_of
+from clew.providers.registry import provider_for_url
+from clew.providers.usage import Usage
+
+__all__ = [
+    "Cost",
+    "Instrumentation",
+    "Usage",
+    "cost_of",
+    "instrument",
+    "instrument_anthropic",
+    "instrument_openai",
+    "provider_for_url",
+    "wrap_openai_client",
+]
+
+logger = logging.getLogger("clew")
+_Client = TypeVar("_Client")
+
+
+def instrument_openai(client: object = None) -> Instrumentation:
+    """Trace OpenAI calls; see :func:`clew.providers.openai.instrument_openai`."""
+    from clew.providers.openai import instrument_openai as instrument
+
+    return instrument(client)
+
+
+def wrap_openai_client(client: _Client) -> _Client:
+    """Trace one OpenAI client and return it (Parea's name for ``instrument_openai(client)``)."""
+    instrument_openai(client)
+    return client
+
+
+def instrument_anthropic(client: object = None) -> Instrumentation:
+    """Trace Anthropic calls; see :func:`clew.providers.anthropic.instrument_anthropic`."""
+    from clew.providers.anthropic import instrument_anthropic as instrument
+
+    return instrument(client)
+
+
+_PROVIDERS = (("openai", instrument_openai), ("anthropic", instrument_anthropic))
+
+
+def instrument() -> Instrumentation:
+    """Trace every provider whose SDK is installed (``openai``, ``anthropic``).
+
+    Returns:
+        One handle that undoes them all (also a context manager).
+
+    Example:
+        >>> import clew
+        >>> with clew.instrument():  # doctest: +SKIP
+        ...     ...
+    """
+    parts = []
+    for module, instrument_one in _PROVIDERS:
+        if importlib.util.find_spec(module) is None:
+            continue
+        try:
+            parts.append(instrument_one())
+        except Exception:
+            logger.exception("clew: instrumenting %s failed", module)
+    return Instrumentation("+".join(p.name for p in parts) or "nothing", parts=parts)

@@ -1,0 +1,251 @@
+"""Anthropic: ``messages.create`` (stream and not) and the ``messages.stream(...)`` helper.
+
+Anthropic reports ``input_tokens`` without the prompt-cache reads and writes; clew's
+``gen_ai.usage.input_tokens`` includes them, as the GenAI convention says, and prices each
+kind at its own rate. ``AnthropicBedrock`` is ``aws_bedrock`` and ``AnthropicVertex`` is
+``vertexai``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from clew import attributes as a
+from clew.errors import ConfigurationError
+from clew.providers.engine import Adapter, Call, Instrumentation, Outcome, Route, StreamState, patch
+from clew.providers.messages import content_parts, get, param_attributes, texts_of
+from clew.providers.messages import tool_call_part as _tool_call
+from clew.providers.registry import Endpoint, provider_for_url
+from clew.providers.usage import Usage, estimate_tokens
+from clew.tracer.serialize import to_json
+
+__all__ = ["instrument_anthropic"]
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str) or content is None:
+        return content_parts(content)
+    parts: list[dict[str, Any]] = []
+    for block in content:
+        kind = get(block, "type")
+        if kind == "tool_use" or kind == "server_tool_use":
+            parts.append(_tool_call(get(block, "id"), get(block, "name"), get(block, "input")))
+        elif kind == "tool_result":
+            response = get(block, "content")
+            parts.append(
+                {
+                    "type": "tool_call_response",
+                    "id": get(block, "tool_use_id"),
+                    "response": response,
+                }
+            )
+        elif kind == "redacted_thinking":
+            parts.append({"type": "reasoning", "content": "[redacted]"})
+        else:
+            parts.extend(content_parts([block]))
+    return parts
+
+
+def _content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    system = body.get("system")
+    if system:
+        attrs[a.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(_blocks(system), max_bytes)
+    tools = body.get("tools")
+    if tools:
+        attrs[a.GEN_AI_TOOL_DEFINITIONS] = to_json(tools, max_bytes)
+    messages = [
+        {"role": get(m, "role", "user"), "parts": _blocks(get(m, "content"))}
+        for m in body.get("messages") or ()
+    ]
+    attrs[a.GEN_AI_INPUT_MESSAGES] = to_json(messages, max_bytes)
+    return attrs
+
+
+def _set_response(call: Call, response_id: Any, stop_reason: Any, blocks: Any) -> None:
+    if isinstance(response_id, str):
+        call.set(a.GEN_AI_RESPONSE_ID, response_id)
+    if stop_reason:
+        call.set(a.GEN_AI_RESPONSE_FINISH_REASONS, (str(stop_reason),))
+    if not call.omit_outputs and blocks is not None:
+        message = {"role": "assistant", "parts": _blocks(blocks), "finish_reason": stop_reason}
+        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, [message])
+
+
+def _response(call: Call, message: Any) -> Outcome:
+    _set_response(call, get(message, "id"), get(message, "stop_reason"), get(message, "content"))
+    return Outcome(Usage.from_anthropic(get(message, "usage")), get(message, "model"))
+
+
+class MessagesStreamState(StreamState):
+    """A Messages stream: content blocks from their deltas; usage from message_start, then
+    replaced (never summed) by the counts ``message_delta`` reports."""
+
+    __slots__ = ("blocks", "body", "message_id", "model", "stop_reason", "usage")
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self.body = body
+        self.message_id: str | None = None
+        self.model: str | None = None
+        self.stop_reason: str | None = None
+        self.usage: dict[str, int] = {}
+        self.blocks: dict[int, list[Any]] = {}  # index → [block dict, [text pieces]]
+
+    def record(self, chunk: Any) -> None:
+        kind = getattr(chunk, "type", None)
+        if kind == "content_block_delta":
+            slot = self.blocks.get(chunk.index)
+            if slot is not None:
+                delta = chunk.delta
+                piece = (
+                    getattr(delta, "text", None)
+                    or getattr(delta, "partial_json", None)
+                    or getattr(delta, "thinking", None)
+                )
+                if piece:
+                    slot[1].append(piece)
+        elif kind == "content_block_start":
+            block = chunk.content_block
+            self.blocks[chunk.index] = [block, []]
+        elif kind == "message_start":
+            message = chunk.message
+            self.message_id = message.id
+            self.model = message.model
+            self._usage(message.usage)
+        elif kind == "message_delta":
+            self.stop_reason = getattr(chunk.delta, "stop_reason", None) or self.stop_reason
+            self._usage(chunk.usage)
+
+    def _usage(self, usage: Any) -> None:
+        for key in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        ):
+            value = getattr(usage, key, None)
+            if isinstance(value, int):
+                self.usage[key] = value
+
+    def outcome(self, call: Call) -> Outcome:
+        blocks = []
+        for _, (block, pieces) in sorted(self.blocks.items()):
+            kind = get(block, "type")
+            text = "".join(pieces)
+            if kind in ("tool_use", "server_tool_use"):
+                blocks.append(
+                    {
+                        "type": "tool_use",
+                        "id": get(block, "id"),
+                        "name": get(block, "name"),
+                        "input": text or get(block, "input"),
+                    }
+                )
+            elif kind == "thinking":
+                blocks.append({"type": "thinking", "thinking": text})
+            elif kind == "text":
+                blocks.append({"type": "text", "text": text})
+            else:
+                blocks.append({"type": kind})
+        _set_response(call, self.message_id, self.stop_reason, blocks if self.blocks else None)
+        if self.usage:
+            usage = Usage.from_anthropic(self.usage)
+        else:
+            texts = [*texts_of(self.body.get("messages")), *texts_of(self.body.get("system"))]
+            output = [p for _, pieces in self.blocks.values() for p in pieces]
+            usage = Usage(
+                input_uncached=estimate_tokens(texts, len(self.body.get("messages") or ())),
+                output=estimate_tokens(output) if output else 0,
+                estimated=True,
+            )
+        return Outcome(usage, self.model)
+
+
+def _request(body: Mapping[str, Any]) -> dict[str, Any]:
+    return param_attributes(body)
+
+
+ROUTES: dict[str, Route] = {
+    "/v1/messages": Route("chat", _request, _content, _response, MessagesStreamState),
+}
+
+
+def _endpoint_of(client: Any) -> Endpoint:
+    names = {cls.__name__ for cls in type(client).__mro__}
+    base_url = str(getattr(client, "_base_url", ""))
+    endpoint = provider_for_url(base_url, default="anthropic")
+    if names & {"AnthropicBedrock", "AsyncAnthropicBedrock"}:
+        return Endpoint("aws_bedrock", endpoint.host, endpoint.port)
+    if names & {"AnthropicVertex", "AsyncAnthropicVertex"}:
+        return Endpoint("vertexai", endpoint.host, endpoint.port)
+    if endpoint.provider != "anthropic" and endpoint.provider not in ("litellm", "openrouter"):
+        return Endpoint("anthropic", endpoint.host, endpoint.port)
+    return endpoint
+
+
+def _without_sdk_span(options: Any) -> None:
+    # anthropic >= 2 opens its own OpenTelemetry span per call when a tracer provider is set;
+    # clew's span carries the same call with tokens and cost, so the SDK's would duplicate it.
+    if getattr(options, "span_name", None) is not None:
+        object.__setattr__(options, "span_name", None)
+
+
+_adapter: Adapter | None = None
+
+
+class _AnthropicAdapter(Adapter):
+    def route(self, url: str) -> Route | None:
+        return super().route(url.partition("?")[0])
+
+
+def adapter() -> Adapter:
+    """The Anthropic adapter (imports the ``anthropic`` SDK)."""
+    global _adapter
+    if _adapter is None:
+        from anthropic import AsyncStream, Stream
+        from anthropic._response import BaseAPIResponse
+
+        _adapter = _AnthropicAdapter(
+            "anthropic",
+            ROUTES,
+            (Stream, AsyncStream),
+            (BaseAPIResponse,),
+            _endpoint_of,
+            _without_sdk_span,
+        )
+    return _adapter
+
+
+def instrument_anthropic(client: Any = None) -> Instrumentation:
+    """Trace Anthropic calls: every client (no argument) or one client.
+
+    Args:
+        client: an ``anthropic.Anthropic`` / ``AsyncAnthropic`` client, or None for all.
+
+    Returns:
+        A handle that undoes it (also a context manager); the same handle while active.
+
+    Raises:
+        ImportError: the ``anthropic`` package is not installed (``pip install anthropic``).
+        ConfigurationError: ``client`` is not an Anthropic client.
+
+    Example:
+        >>> import clew
+        >>> clew.instrument_anthropic()  # doctest: +SKIP
+    """
+    try:
+        from anthropic._base_client import AsyncAPIClient, SyncAPIClient
+    except ImportError as exc:
+        raise ImportError(
+            "instrument_anthropic() needs the anthropic package: pip install anthropic"
+        ) from exc
+    sdk = adapter()
+    if client is None:
+        return patch(sdk, [(SyncAPIClient, False), (AsyncAPIClient, True)], "anthropic")
+    if not isinstance(client, SyncAPIClient | AsyncAPIClient):
+        raise ConfigurationError(
+            f"instrument_anthropic() takes an anthropic client, got {type(client).__name__}"
+        )
+    is_async = isinstance(client, AsyncAPIClient)
+    return patch(sdk, [(client, is_async)], f"anthropic client {id(client):#x}", client=client)

@@ -1,0 +1,466 @@
+"""OpenAI (and every OpenAI-compatible provider reached through the ``openai`` SDK).
+
+What is traced: ``chat.completions.create`` / ``.parse`` / ``.stream(...)``, legacy
+``completions.create``, ``embeddings.create`` and ``responses.create``, in their plain,
+``with_raw_response`` and ``with_streaming_response`` forms, sync and async. The provider is
+told from the client's ``base_url`` (:mod:`clew.providers.registry`); ``AzureOpenAI`` is
+``azure``.
+
+Example:
+    >>> import clew
+    >>> handle = clew.instrument_openai()  # doctest: +SKIP
+    >>> handle.uninstrument()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from clew import attributes as a
+from clew.errors import ConfigurationError
+from clew.providers.engine import Adapter, Call, Instrumentation, Outcome, Route, StreamState, patch
+from clew.providers.messages import (
+    content_parts,
+    get,
+    param_attributes,
+    text_part,
+    texts_of,
+    tool_call_part,
+)
+from clew.providers.registry import Endpoint, provider_for_url
+from clew.providers.usage import Usage, estimate_tokens, reported_cost
+from clew.tracer.serialize import to_json
+
+__all__ = ["instrument_openai", "wrap_openai_client"]
+
+
+# -- chat completions ---------------------------------------------------------------------
+def _chat_request(body: Mapping[str, Any]) -> dict[str, Any]:
+    return param_attributes(body)
+
+
+def _chat_messages(messages: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for message in messages if isinstance(messages, list | tuple) else ():
+        role = get(message, "role", "user")
+        if role == "tool":
+            part = {
+                "type": "tool_call_response",
+                "id": get(message, "tool_call_id"),
+                "response": get(message, "content"),
+            }
+            out.append({"role": "tool", "parts": [part]})
+            continue
+        parts = content_parts(get(message, "content"))
+        for tool_call in get(message, "tool_calls", ()):
+            function = get(tool_call, "function")
+            parts.append(
+                tool_call_part(
+                    get(tool_call, "id"), get(function, "name"), get(function, "arguments")
+                )
+            )
+        function_call = get(message, "function_call")
+        if function_call is not None:
+            parts.append(
+                tool_call_part(None, get(function_call, "name"), get(function_call, "arguments"))
+            )
+        entry: dict[str, Any] = {"role": role, "parts": parts}
+        name = get(message, "name")
+        if name is not None:
+            entry["name"] = name
+        out.append(entry)
+    return out
+
+
+def _tools_attribute(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    tools = body.get("tools") or body.get("functions")
+    if tools:
+        return {a.GEN_AI_TOOL_DEFINITIONS: to_json(tools, max_bytes)}
+    return {}
+
+
+def _chat_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    attrs = _tools_attribute(body, max_bytes)
+    attrs[a.GEN_AI_INPUT_MESSAGES] = to_json(_chat_messages(body.get("messages")), max_bytes)
+    return attrs
+
+
+def _chat_output(choice_message: Any, finish_reason: Any) -> dict[str, Any]:
+    parts = content_parts(get(choice_message, "content"))
+    refusal = get(choice_message, "refusal")
+    if refusal:
+        parts.append({"type": "refusal", "content": refusal})
+    for tool_call in get(choice_message, "tool_calls", ()):
+        function = get(tool_call, "function")
+        name = get(function, "name") if function is not None else get(tool_call, "type")
+        args = get(function, "arguments") if function is not None else get(tool_call, "custom")
+        parts.append(tool_call_part(get(tool_call, "id"), name, args))
+    function_call = get(choice_message, "function_call")
+    if function_call is not None:
+        parts.append(
+            tool_call_part(None, get(function_call, "name"), get(function_call, "arguments"))
+        )
+    return {"role": "assistant", "parts": parts, "finish_reason": finish_reason}
+
+
+def _set_common(call: Call, response_id: Any, reasons: list[str]) -> None:
+    if isinstance(response_id, str):
+        call.set(a.GEN_AI_RESPONSE_ID, response_id)
+    if reasons:
+        call.set(a.GEN_AI_RESPONSE_FINISH_REASONS, tuple(reasons))
+
+
+def _chat_response(call: Call, response: Any) -> Outcome:
+    choices = get(response, "choices", ())
+    reasons = [str(get(c, "finish_reason")) for c in choices if get(c, "finish_reason")]
+    _set_common(call, get(response, "id"), reasons)
+    if not call.omit_outputs and choices:
+        messages = [_chat_output(get(c, "message"), get(c, "finish_reason")) for c in choices]
+        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, messages)
+    usage = get(response, "usage")
+    return Outcome(Usage.from_openai(usage), get(response, "model"), reported_cost(usage))
+
+
+class _Choice:
+    __slots__ = ("finish_reason", "text", "tools")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.tools: dict[int, list[Any]] = {}  # index → [id, name, [argument pieces]]
+        self.finish_reason: str | None = None
+
+
+class ChatStreamState(StreamState):
+    """A chat completion stream: text and tool-call deltas per choice, the final usage."""
+
+    __slots__ = ("body", "choices", "model", "response_id", "usage")
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self.body = body
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.usage: Any = None
+        self.choices: dict[int, _Choice] = {}
+
+    def record(self, chunk: Any) -> None:
+        if not self.response_id:  # Azure's first chunk (content filter results) has id ""
+            self.response_id = getattr(chunk, "id", None) or None
+            self.model = getattr(chunk, "model", None) or None
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage  # the final chunk's usage, even after the finish reason
+        for choice in getattr(chunk, "choices", None) or ():
+            index = getattr(choice, "index", 0) or 0
+            slot = self.choices.get(index)
+            if slot is None:
+                slot = self.choices[index] = _Choice()
+            self._delta(slot, choice)
+
+    def _delta(self, slot: _Choice, choice: Any) -> None:
+        delta = getattr(choice, "delta", None)
+        text = getattr(delta, "content", None) or getattr(choice, "text", None)
+        if text:
+            slot.text.append(text)
+        for tool_call in getattr(delta, "tool_calls", None) or ():
+            entry = slot.tools.get(tool_call.index)
+            if entry is None:
+                entry = slot.tools[tool_call.index] = [None, None, []]
+            if tool_call.id:
+                entry[0] = tool_call.id
+            function = tool_call.function
+            if function is not None:
+                if function.name:
+                    entry[1] = function.name
+                if function.arguments:
+                    entry[2].append(function.arguments)
+        if choice.finish_reason:
+            slot.finish_reason = choice.finish_reason
+
+    def outcome(self, call: Call) -> Outcome:
+        ordered = [self.choices[i] for i in sorted(self.choices)]
+        reasons = [c.finish_reason for c in ordered if c.finish_reason]
+        _set_common(call, self.response_id, reasons)
+        if not call.omit_outputs and ordered:
+            messages = []
+            for choice in ordered:
+                parts = [text_part("".join(choice.text))] if choice.text else []
+                for _, (call_id, name, pieces) in sorted(choice.tools.items()):
+                    parts.append(tool_call_part(call_id, name, "".join(pieces)))
+                messages.append(
+                    {"role": "assistant", "parts": parts, "finish_reason": choice.finish_reason}
+                )
+            call.set_json(a.GEN_AI_OUTPUT_MESSAGES, messages)
+        usage = Usage.from_openai(self.usage)
+        if usage is None:
+            usage = self._estimate(ordered)
+        return Outcome(usage, self.model, reported_cost(self.usage))
+
+    def _estimate(self, ordered: list[_Choice]) -> Usage:
+        messages = self.body.get("messages")
+        prompt = self.body.get("prompt")
+        source = messages if messages is not None else prompt
+        count = len(messages) if isinstance(messages, list) else 0
+        input_tokens = estimate_tokens(texts_of(source), count)
+        output = sum(
+            estimate_tokens(
+                [
+                    *c.text,
+                    *("".join(t[2]) for t in c.tools.values()),
+                    *(t[1] or "" for t in c.tools.values()),
+                ]
+            )
+            for c in ordered
+            if c.text or c.tools
+        )
+        return Usage(input_uncached=input_tokens, output=output, estimated=True)
+
+
+# -- legacy completions -------------------------------------------------------------------
+def _completion_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    prompt = body.get("prompt")
+    prompts = (
+        prompt if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt) else [prompt]
+    )
+    messages = [{"role": "user", "parts": [text_part(p)]} for p in prompts if p is not None]
+    return {a.GEN_AI_INPUT_MESSAGES: to_json(messages, max_bytes)}
+
+
+def _completion_response(call: Call, response: Any) -> Outcome:
+    choices = get(response, "choices", ())
+    reasons = [str(get(c, "finish_reason")) for c in choices if get(c, "finish_reason")]
+    _set_common(call, get(response, "id"), reasons)
+    if not call.omit_outputs and choices:
+        messages = [
+            {
+                "role": "assistant",
+                "parts": [text_part(get(c, "text", ""))],
+                "finish_reason": get(c, "finish_reason"),
+            }
+            for c in choices
+        ]
+        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, messages)
+    usage = get(response, "usage")
+    return Outcome(Usage.from_openai(usage), get(response, "model"), reported_cost(usage))
+
+
+# -- embeddings ---------------------------------------------------------------------------
+def _embeddings_request(body: Mapping[str, Any]) -> dict[str, Any]:
+    attrs = param_attributes(body)
+    fmt = body.get("encoding_format")
+    if isinstance(fmt, str):
+        attrs[a.GEN_AI_REQUEST_ENCODING_FORMATS] = (fmt,)
+    dimensions = body.get("dimensions")
+    if isinstance(dimensions, int):
+        attrs[a.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
+    return attrs
+
+
+def _no_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    return {}
+
+
+def _embeddings_response(call: Call, response: Any) -> Outcome:
+    usage = get(response, "usage")
+    return Outcome(Usage.from_openai(usage), get(response, "model"), reported_cost(usage))
+
+
+# -- responses ----------------------------------------------------------------------------
+def _responses_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    attrs = _tools_attribute(body, max_bytes)
+    instructions = body.get("instructions")
+    if isinstance(instructions, str):
+        attrs[a.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json([text_part(instructions)], max_bytes)
+    items = body.get("input")
+    if isinstance(items, str):
+        messages = [{"role": "user", "parts": [text_part(items)]}]
+    else:
+        messages = [_responses_item(item) for item in items or ()]
+    attrs[a.GEN_AI_INPUT_MESSAGES] = to_json(messages, max_bytes)
+    return attrs
+
+
+def _responses_item(item: Any) -> dict[str, Any]:
+    kind = get(item, "type", "message")
+    if kind == "function_call":
+        part = tool_call_part(get(item, "call_id"), get(item, "name"), get(item, "arguments"))
+        return {"role": "assistant", "parts": [part]}
+    if kind == "function_call_output":
+        part = {
+            "type": "tool_call_response",
+            "id": get(item, "call_id"),
+            "response": get(item, "output"),
+        }
+        return {"role": "tool", "parts": [part]}
+    if kind == "reasoning":
+        return {
+            "role": "assistant",
+            "parts": [{"type": "reasoning", "content": get(item, "summary")}],
+        }
+    return {"role": get(item, "role", "user"), "parts": content_parts(get(item, "content"))}
+
+
+def _responses_output(call: Call, response: Any) -> Outcome:
+    status = get(response, "status")
+    if status == "incomplete":
+        reason = get(get(response, "incomplete_details"), "reason", "incomplete")
+    elif status == "failed":
+        reason = "error"
+    else:
+        reason = "stop"
+    output = get(response, "output", ())
+    if any(get(item, "type") == "function_call" for item in output):
+        reason = "tool_calls" if status == "completed" else reason
+    _set_common(call, get(response, "id"), [str(reason)] if status else [])
+    if not call.omit_outputs and output:
+        parts: list[dict[str, Any]] = []
+        for item in output:
+            kind = get(item, "type")
+            if kind == "message":
+                parts.extend(content_parts(get(item, "content")))
+            elif kind == "function_call":
+                parts.append(
+                    tool_call_part(get(item, "call_id"), get(item, "name"), get(item, "arguments"))
+                )
+        message = {"role": "assistant", "parts": parts, "finish_reason": reason}
+        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, [message])
+    usage = get(response, "usage")
+    return Outcome(Usage.from_openai_responses(usage), get(response, "model"), reported_cost(usage))
+
+
+class ResponsesStreamState(StreamState):
+    """A Responses API stream: the final ``response.completed`` event carries everything."""
+
+    __slots__ = ("body", "final", "text")
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self.body = body
+        self.final: Any = None
+        self.text: list[str] = []
+
+    def record(self, chunk: Any) -> None:
+        kind = getattr(chunk, "type", None)
+        if kind == "response.output_text.delta":
+            self.text.append(chunk.delta)
+        elif kind in ("response.completed", "response.incomplete", "response.failed") or (
+            kind == "response.created" and self.final is None
+        ):
+            self.final = chunk.response
+
+    def outcome(self, call: Call) -> Outcome:
+        if self.final is not None and get(self.final, "usage") is not None:
+            return _responses_output(call, self.final)
+        if self.final is not None:
+            call.set(a.GEN_AI_RESPONSE_ID, get(self.final, "id"))
+        body = self.body
+        texts = [*texts_of(body.get("input")), *texts_of(body.get("instructions"))]
+        usage = Usage(
+            input_uncached=estimate_tokens(texts),
+            output=estimate_tokens(self.text) if self.text else 0,
+            estimated=True,
+        )
+        return Outcome(usage, get(self.final, "model"))
+
+
+# -- the adapter --------------------------------------------------------------------------
+ROUTES: dict[str, Route] = {
+    "/chat/completions": Route(
+        "chat", _chat_request, _chat_content, _chat_response, ChatStreamState
+    ),
+    "/completions": Route(
+        "text_completion", _chat_request, _completion_content, _completion_response, ChatStreamState
+    ),
+    "/embeddings": Route("embeddings", _embeddings_request, _no_content, _embeddings_response),
+    "/responses": Route(
+        "chat", _chat_request, _responses_content, _responses_output, ResponsesStreamState
+    ),
+}
+
+_ENDPOINT_ATTRIBUTE = "_clew_endpoint"
+
+
+def _endpoint_of(client: Any) -> Endpoint:
+    base_url = getattr(client, "_base_url", None)
+    cached = vars(client).get(_ENDPOINT_ATTRIBUTE)
+    if cached is not None and cached[0] is base_url:
+        endpoint: Endpoint = cached[1]
+        return endpoint
+    endpoint = provider_for_url(str(base_url))
+    if _is_azure(client) and endpoint.provider != "azure":
+        endpoint = Endpoint("azure", endpoint.host, endpoint.port)
+    vars(client)[_ENDPOINT_ATTRIBUTE] = (base_url, endpoint)
+    return endpoint
+
+
+def _is_azure(client: Any) -> bool:
+    return any(cls.__name__ in ("AzureOpenAI", "AsyncAzureOpenAI") for cls in type(client).__mro__)
+
+
+_adapter: Adapter | None = None
+
+
+def adapter() -> Adapter:
+    """The OpenAI adapter (imports the ``openai`` SDK)."""
+    global _adapter
+    if _adapter is None:
+        from openai import AsyncStream, Stream
+        from openai._legacy_response import LegacyAPIResponse
+        from openai._response import BaseAPIResponse
+
+        _adapter = Adapter(
+            "openai",
+            ROUTES,
+            (Stream, AsyncStream),
+            (LegacyAPIResponse, BaseAPIResponse),
+            _endpoint_of,
+        )
+    return _adapter
+
+
+def instrument_openai(client: Any = None) -> Instrumentation:
+    """Trace OpenAI calls: every client (no argument) or one client.
+
+    With no argument the SDK's client classes are patched, so every client, existing and
+    future, sync and async, ``AzureOpenAI`` included, is traced. With a client, only that
+    client is. Calling again while instrumented returns the same handle; the handle undoes it
+    and works as a context manager.
+
+    Args:
+        client: an ``openai.OpenAI`` / ``AsyncOpenAI`` (or Azure) client, or None.
+
+    Returns:
+        The handle.
+
+    Raises:
+        ImportError: the ``openai`` package is not installed (``pip install openai``).
+
+    Example:
+        >>> import clew
+        >>> from openai import OpenAI
+        >>> client = clew.instrument_openai(OpenAI(api_key="sk-test"))  # doctest: +SKIP
+    """
+    try:
+        from openai._base_client import AsyncAPIClient, SyncAPIClient
+    except ImportError as exc:
+        raise ImportError(
+            "instrument_openai() needs the openai package: pip install openai"
+        ) from exc
+    sdk = adapter()
+    if client is None:
+        return patch(sdk, [(SyncAPIClient, False), (AsyncAPIClient, True)], "openai")
+    is_async = isinstance(client, AsyncAPIClient)
+    if not isinstance(client, SyncAPIClient | AsyncAPIClient):
+        raise ConfigurationError(
+            f"instrument_openai() takes an openai client, got {type(client).__name__}"
+        )
+    return patch(sdk, [(client, is_async)], f"openai client {id(client):#x}", client=client)
+
+
+def wrap_openai_client(client: Any) -> Any:
+    """Trace one OpenAI client and return it (Parea's name for ``instrument_openai(client)``).
+
+    Example:
+        >>> client = wrap_openai_client(OpenAI())  # doctest: +SKIP
+    """
+    instrument_openai(client)
+    return client
