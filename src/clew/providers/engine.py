@@ -395,21 +395,28 @@ def _hook_close(call: Call, response: Any, is_async: bool) -> None:
     """End the span when the HTTP response is closed outside clew's own iteration."""
     if response is None or not hasattr(response, "__dict__"):
         return
+    # Only weak references and the class's own method: the hook must not tie the response into
+    # a reference cycle, or every response would wait for the cyclic garbage collector.
     ref = weakref.ref(call)
+    response_ref = weakref.ref(response)
     if is_async:
-        original_aclose = response.aclose
+        class_aclose = type(response).aclose
 
         async def aclose() -> None:
             _closed(ref)
-            await original_aclose()
+            owner = response_ref()
+            if owner is not None:
+                await class_aclose(owner)
 
         response.aclose = aclose
     else:
-        original_close = response.close
+        class_close = type(response).close
 
         def close() -> None:
             _closed(ref)
-            original_close()
+            owner = response_ref()
+            if owner is not None:
+                class_close(owner)
 
         response.close = close
 
