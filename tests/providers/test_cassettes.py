@@ -12,9 +12,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import anthropic
 import openai
@@ -27,6 +25,7 @@ from clew.providers import instrument_anthropic, instrument_openai
 from clew.testing import SpanCapture
 from clew.testing.cassettes import Interaction, fixtures_dir, load_cassette
 from clew.testing.llm_server import ReplayServer
+from replay_clients import replay_client
 
 CASSETTES = fixtures_dir() / "cassettes"
 PRICE_IDS = {"openai": "openai", "azure": "azure", "anthropic": "anthropic"}
@@ -202,35 +201,6 @@ def _replay_anthropic(client: anthropic.Anthropic, interaction: Interaction) -> 
         messages.create(**required, messages=body["messages"], extra_body=extra)
 
 
-@contextmanager
-def _client(provider: str, server: ReplayServer, uri: str) -> Iterator[Any]:
-    if provider == "anthropic":
-        with anthropic.Anthropic(
-            base_url=server.anthropic_base_url,
-            api_key="test",
-            max_retries=0,
-            http_client=anthropic.DefaultHttpxClient(verify=False),
-        ) as client:
-            yield client
-    elif provider == "azure":
-        with openai.AzureOpenAI(
-            azure_endpoint=server.url,
-            api_version=parse_qs(urlsplit(uri).query)["api-version"][0],
-            api_key="test",
-            max_retries=0,
-            http_client=openai.DefaultHttpxClient(verify=False),
-        ) as client:
-            yield client
-    else:
-        with openai.OpenAI(
-            base_url=server.openai_base_url,
-            api_key="test",
-            max_retries=0,
-            http_client=openai.DefaultHttpxClient(verify=False),
-        ) as client:
-            yield client
-
-
 def expected_cost(provider: str, model: str | None, usage: dict[str, int]) -> float | None:
     price_usage = PriceUsage(
         input_tokens=usage["input"],
@@ -291,7 +261,10 @@ def test_spans_match_the_recording(row: dict[str, str], clew_spans: SpanCapture)
     provider = row["provider"]
     replay = _replay_anthropic if provider == "anthropic" else _replay_openai
     traced = [i for i in interactions if i.route != "/v1/complete"]
-    with ReplayServer(path) as server, _client(provider, server, interactions[0].uri) as client:
+    with (
+        ReplayServer(path) as server,
+        replay_client(provider, server, interactions[0].uri) as client,
+    ):
         for interaction in interactions:
             if interaction.status >= 400:
                 with pytest.raises(

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import anthropic
 import openai
@@ -26,6 +24,7 @@ import pytest
 
 from clew.testing.cassettes import Interaction, fixtures_dir, load_cassette
 from clew.testing.llm_server import ReplayServer
+from replay_clients import replay_client
 
 CASSETTES = fixtures_dir() / "cassettes"
 
@@ -176,40 +175,6 @@ def _call_anthropic(client: anthropic.Anthropic, interaction: Interaction) -> Us
     return _anthropic_usage(final.usage)
 
 
-@contextmanager
-def _client(provider: str, server: ReplayServer, uri: str) -> Iterator[Any]:
-    """The SDK client for ``provider``, pointed at ``server``.
-
-    The local server speaks plain HTTP, so the clients skip loading the CA bundle (which
-    costs ~30 ms per client and would dominate this module's run time).
-    """
-    if provider == "anthropic":
-        with anthropic.Anthropic(
-            base_url=server.anthropic_base_url,
-            api_key="test",
-            max_retries=0,
-            http_client=anthropic.DefaultHttpxClient(verify=False),
-        ) as client:
-            yield client
-    elif provider == "azure":
-        with openai.AzureOpenAI(
-            azure_endpoint=server.url,
-            api_version=parse_qs(urlsplit(uri).query)["api-version"][0],
-            api_key="test",
-            max_retries=0,
-            http_client=openai.DefaultHttpxClient(verify=False),
-        ) as client:
-            yield client
-    else:
-        with openai.OpenAI(
-            base_url=server.openai_base_url,
-            api_key="test",
-            max_retries=0,
-            http_client=openai.DefaultHttpxClient(verify=False),
-        ) as client:
-            yield client
-
-
 _ERRORS = {
     "openai": {
         400: openai.BadRequestError,
@@ -239,7 +204,7 @@ def test_cassette_replays_through_the_sdk_with_the_recorded_usage(row: dict[str,
     call = _call_anthropic if provider == "anthropic" else _call_openai
     with (
         ReplayServer(path) as server,
-        _client(provider, server, interactions[0].uri) as client,
+        replay_client(provider, server, interactions[0].uri) as client,
     ):
         for interaction, usage, status in zip(interactions, expected, statuses, strict=True):
             assert interaction.status == status
