@@ -218,19 +218,26 @@ def _start_server() -> tuple[subprocess.Popen[str], str]:
     return proc, proc.stdout.readline().strip()
 
 
+CHILD_TIMEOUT = 180.0
+"""Seconds a peer's process may take; some peers hang at exit flushing to a closed port."""
+
+
 def _run_child(name: str, base_url: str, calls: int, blocks: int) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            *(sys.executable, __file__, "--child", name, "--url", base_url),
-            *("--calls", str(calls), "--blocks", str(blocks)),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode != 0 or not lines:
-        tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["?"]
+    command = [
+        *(sys.executable, __file__, "--child", name, "--url", base_url),
+        *("--calls", str(calls), "--blocks", str(blocks)),
+    ]
+    try:
+        out = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=CHILD_TIMEOUT
+        )
+        stdout, stderr, failed = out.stdout, out.stderr, out.returncode != 0
+    except subprocess.TimeoutExpired as exc:  # measured, then hung at exit: keep the figures
+        stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        stderr, failed = "timed out", False
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if failed or not lines:
+        tail = (stderr or stdout).strip().splitlines()[-1:] or ["?"]
         return {"name": name, "missing": f"failed: {tail[0]}"}
     result: dict[str, Any] = json.loads(lines[-1])
     return result
@@ -247,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url")
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.child, args.url, args.calls, args.blocks)))
+        print(json.dumps(measure(args.child, args.url, args.calls, args.blocks)), flush=True)
         return 0
     server, base_url = _start_server()
     names = [n for n in args.only.split(",") if n in PEERS]
