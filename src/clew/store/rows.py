@@ -20,7 +20,7 @@ from opentelemetry.trace import StatusCode
 
 from clew import attributes as a
 from clew.exporters.records import RECORD_FIELDS, apply_attributes, attributes_of, iso_timestamp
-from clew.store.schema import KEY_OFFSET, root_key, span_key
+from clew.store.schema import KEY_OFFSET, SPAN_COLUMNS, root_key, span_key
 from clew.tracer.ids import log_trace_id_of, root_trace_id_of
 
 __all__ = ["READ_COLUMNS", "Rows", "record_of_row", "rows_of_records", "rows_of_spans"]
@@ -29,19 +29,7 @@ Rows: TypeAlias = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 """The ``spans`` rows (in :data:`~clew.store.schema.SPAN_COLUMNS` order) and ``span_tags`` rows
 of a batch."""
 
-READ_COLUMNS = (
-    "root_trace_id",
-    "trace_id",
-    "parent_trace_id",
-    "name",
-    "start_ns",
-    "end_ns",
-    "status",
-    "error",
-    "project_name",
-    "attributes",
-    "fields",
-)
+READ_COLUMNS = SPAN_COLUMNS[SPAN_COLUMNS.index("root_trace_id") : SPAN_COLUMNS.index("fields") + 1]
 """The columns :func:`record_of_row` takes, in order."""
 
 
