@@ -51,7 +51,10 @@ def test_spill_is_replayed_oldest_first_when_the_backend_answers(
         names = [s.name for s in receiver.spans()]
     assert names == [f"early-{i}" for i in range(30)] + [f"late-{i}" for i in range(5)]
     stats = assert_accounted(pipeline, received=35)
-    assert (stats["replayed"], stats["spill_pending"]) == (30, 0)
+    # The late batch goes out directly, or — when the worker reaches it while the early
+    # batches still wait on disk — is spilled behind them to keep the order, then replayed.
+    assert stats["replayed"] in (30, 35)
+    assert stats["spill_pending"] == 0
     assert _spill_files(tmp_path) == []
 
 
