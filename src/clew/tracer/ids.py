@@ -76,6 +76,11 @@ class ClewIdGenerator(IdGenerator):
         self._inner = inner or RandomIdGenerator()
         self._local = threading.local()
 
+    @property
+    def inner(self) -> IdGenerator:
+        """The provider's own id generator, which this one wraps."""
+        return self._inner
+
     def preset_trace_id(self, trace_id: int | None) -> None:
         """Make the next :meth:`generate_trace_id` on this thread return ``trace_id``."""
         self._local.preset = trace_id

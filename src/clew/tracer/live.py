@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
 from typing import Any
 
-from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
@@ -32,6 +31,7 @@ from clew.tracer.ids import (
     span_id_from_log_trace_id,
 )
 from clew.tracer.serialize import to_json
+from clew.tracer.spans import attach_span, detach, end_span, set_attributes
 
 logger = logging.getLogger("clew")
 
@@ -42,8 +42,6 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 CURRENT: ContextVar[LiveSpan | None] = ContextVar("clew_current_span", default=None)
 """The innermost clew span of this context (None outside any clew span)."""
 
-_attach = context_api.attach
-_detach = context_api.detach
 _set_span_in_context = trace_api.set_span_in_context
 
 INSERTABLE_FIELDS = (
@@ -289,12 +287,12 @@ class LiveSpan:
     # -- life cycle ------------------------------------------------------------------------
     def activate(self) -> tuple[Token[LiveSpan | None], object]:
         """Make this span current (clew's and OpenTelemetry's context); returns the tokens."""
-        return CURRENT.set(self), _attach(_set_span_in_context(self.span))
+        return CURRENT.set(self), attach_span(self.span)
 
     @staticmethod
     def deactivate(tokens: tuple[Token[LiveSpan | None], object]) -> None:
         """Undo :meth:`activate` (on the same context it was done in)."""
-        _detach(tokens[1])  # type: ignore[arg-type]
+        detach(tokens[1])
         CURRENT.reset(tokens[0])
 
     def end(self, output: Any = None, has_output: bool = False) -> None:
@@ -312,7 +310,7 @@ class LiveSpan:
                 attrs.setdefault(a.CLEW_OUTPUT, to_json(output, self.max_bytes))
             if attrs:
                 set_attributes(self.span, attrs)
-            self.span.end()
+            end_span(self.span)
         except Exception:
             logger.exception("clew: ending span failed")
 
@@ -330,30 +328,9 @@ class LiveSpan:
             set_attributes(span, attrs)
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, _error_text(exc)))
-            span.end()
+            end_span(span)
         except Exception:
             logger.exception("clew: ending span failed")
-
-
-def set_attributes(span: trace_api.Span, attrs: Mapping[str, Any]) -> None:
-    """``span.set_attributes(attrs)`` without the SDK's per-value validation.
-
-    clew's values are already valid attribute values (str, int, bool, tuples of str), and
-    re-validating them costs more than the rest of a span's start. When the span is not the
-    SDK's, or limits apply (a count or length limit that could be reached), the SDK's own
-    ``set_attributes`` runs instead.
-    """
-    bounded = getattr(span, "_attributes", None)
-    values = getattr(bounded, "_dict", None)
-    if (
-        type(values) is dict
-        and bounded.max_value_len is None  # type: ignore[union-attr]
-        and (bounded.maxlen is None or len(values) + len(attrs) <= bounded.maxlen)  # type: ignore[union-attr]
-        and getattr(span, "_end_time", 0) is None
-    ):
-        values.update(attrs)
-    else:
-        span.set_attributes(attrs)
 
 
 def _qualified_name(cls: type) -> str:
@@ -472,18 +449,11 @@ def start(
             attrs[a.CLEW_INPUTS] = to_json(values, max_bytes)
     if omit_out:
         attrs[a.CLEW_OUTPUT_OMITTED] = True
-    if preset:
-        runtime.id_generator.preset_trace_id(trace_id)
-    span = runtime.tracer.start_span(spec.name, context, kind)
-    if preset:
-        runtime.id_generator.preset_trace_id(None)
-    recording = span.is_recording()
-    if recording:
-        set_attributes(span, attrs)
+    span = runtime.start_span(spec.name, context, kind, attrs, trace_id if preset else None)
     return LiveSpan(
         span,
         parent,
-        recording,
+        span.is_recording(),
         omit_in,
         omit_out,
         depth,

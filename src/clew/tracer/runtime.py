@@ -26,6 +26,7 @@ from clew.exporters.lifecycle import build_pipeline, flush_all, install_exit_flu
 from clew.exporters.memory import MemorySpanExporter
 from clew.exporters.pipeline import ExportPipeline
 from clew.tracer.ids import ClewIdGenerator
+from clew.tracer.spans import SpanStarter
 
 logger = logging.getLogger("clew")
 
@@ -167,6 +168,7 @@ class Runtime:
         self.config = config
         self.tracer = tracer
         self.id_generator = id_generator
+        self.start_span = SpanStarter(tracer, id_generator).start
         self.capture = config.capture_content
         self.max_value_bytes = config.max_value_bytes
         self.sample_rate = config.sample_rate

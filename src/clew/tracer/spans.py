@@ -1,0 +1,392 @@
+"""Starting clew's OpenTelemetry SDK spans, on a short path when the provider allows it.
+
+``Tracer.start_span`` is general: it looks the parent up through the context API, asks the
+sampler, validates ids, creates a ``SpanContext`` and three bounded containers through their
+constructors, and re-validates every attribute. For clew's own spans most of that is decided
+once: when the provider keeps the SDK defaults that matter (the ``ParentBased(ALWAYS_ON)`` or
+``ALWAYS_ON`` sampler, no SDK self-metrics, contextvars context), :class:`SpanStarter` builds
+the same ``_Span`` the SDK would — same fields, same ids, flags and trace state, same
+``on_start`` call to the provider's processors — from a template made by the SDK's own
+constructor, in about a third of the time. :func:`end_span` ends such a span as ``Span.end``
+does, but hands the processors the ended span itself instead of a ``ReadableSpan`` copy of it
+(every setter of an ended span is a no-op, so they read the same values either way).
+:func:`attach_span` and :func:`detach` make a span current in OpenTelemetry's context with one
+context copy instead of two.
+
+The short path is taken only when the SDK's span has exactly the fields this module knows
+(checked once, on the template); any other SDK version, sampler, id generator limit or
+context implementation gets ``Tracer.start_span`` itself. Both paths give one result.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.sdk.trace import (
+    ConcurrentMultiSpanProcessor,
+    SpanLimits,
+    SynchronousMultiSpanProcessor,
+    Tracer,
+    _Span,
+)
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.propagation import _SPAN_KEY
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE, INVALID_SPAN_CONTEXT
+
+from clew.tracer.ids import ClewIdGenerator
+
+logger = logging.getLogger("clew")
+
+_LOW64 = (1 << 64) - 1
+
+# The per-instance fields of the SDK objects the short path builds. A template whose fields
+# differ (another SDK version) turns the short path off.
+_SPAN_FIELDS = frozenset(
+    {
+        "_attributes",
+        "_context",
+        "_end_time",
+        "_events",
+        "_instrumentation_info",
+        "_instrumentation_scope",
+        "_kind",
+        "_limits",
+        "_links",
+        "_lock",
+        "_name",
+        "_parent",
+        "_record_end_metrics",
+        "_record_exception",
+        "_resource",
+        "_sampler",
+        "_set_status_on_exception",
+        "_span_processor",
+        "_start_time",
+        "_status",
+        "_trace_config",
+    }
+)
+_ATTRIBUTES_FIELDS = frozenset(
+    {"_dict", "_immutable", "_lock", "dropped", "max_value_len", "maxlen"}
+)
+_LIST_FIELDS = frozenset({"_dq", "_lock", "dropped"})
+
+_MULTI_PROCESSORS = (SynchronousMultiSpanProcessor, ConcurrentMultiSpanProcessor)
+_RUNTIME_CONTEXT = getattr(context_api, "_RUNTIME_CONTEXT", None)
+_CONTEXT: ContextVar[Context] | None = (
+    _RUNTIME_CONTEXT._current_context
+    if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext
+    else None
+)
+"""OpenTelemetry's context variable, when the context is the default contextvars one."""
+
+
+def _span_template(**fields: Any) -> _Span:
+    """An unstarted SDK span made by the SDK's constructor (never given to a processor)."""
+    return _Span(
+        name="template",
+        context=INVALID_SPAN_CONTEXT,
+        parent=None,
+        attributes=None,
+        kind=SpanKind.INTERNAL,
+        links=(),
+        record_exception=True,
+        set_status_on_exception=True,
+        record_end_metrics=None,
+        **fields,
+    )
+
+
+def _check_layout(template: _Span) -> None:
+    """Raise ValueError unless ``template`` has exactly the fields this module knows."""
+    fields = vars(template)
+    if set(fields) != _SPAN_FIELDS:
+        raise ValueError(f"unknown span fields {sorted(set(fields) ^ _SPAN_FIELDS)}")
+    if type(template._attributes) is not BoundedAttributes:
+        raise ValueError("unknown attributes type")
+    events = vars(template._events)
+    if set(vars(template._attributes)) != _ATTRIBUTES_FIELDS or set(events) != _LIST_FIELDS:
+        raise ValueError("unknown attribute or list fields")
+    if type(events["_dq"]) is not deque:
+        raise ValueError("unknown list type")
+
+
+def _layout_known() -> bool:
+    try:
+        _check_layout(_span_template(limits=SpanLimits()))
+    except Exception:
+        return False
+    return True
+
+
+_SHORT_END = _layout_known()
+
+StartSpan = Callable[[str, Context | None, SpanKind, dict[str, Any], int | None], trace_api.Span]
+"""``(name, parent context or None for the current one, kind, attributes, trace id or None)``:
+the attributes dict is handed over (the span may keep it); a trace id is used for a root."""
+
+
+class SpanStarter:
+    """Starts clew's spans on ``tracer``, on the short path when it gives the SDK's result.
+
+    Call :attr:`start` from the thread that opens the span; it never blocks.
+    """
+
+    def __init__(self, tracer: Tracer, ids: ClewIdGenerator) -> None:
+        self._tracer = tracer
+        self._ids = ids
+        reason = _short_path_refusal(tracer, ids)
+        if reason is None:
+            try:
+                self._prepare_short_path()
+            except Exception as exc:  # an SDK this module does not know
+                reason = f"the SDK's span could not be templated ({exc!r})"
+        self.short_path = reason is None
+        if reason is not None:
+            logger.debug("clew: spans start through Tracer.start_span: %s", reason)
+        self.start: StartSpan = self._start_short if reason is None else self._start_sdk
+
+    # -- the SDK's own path ----------------------------------------------------------------
+    def _start_sdk(
+        self,
+        name: str,
+        context: Context | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        trace_id: int | None,
+    ) -> trace_api.Span:
+        ids = self._ids
+        if trace_id is not None:
+            ids.preset_trace_id(trace_id)
+        try:
+            span = self._tracer.start_span(name, context, kind)
+        finally:
+            if trace_id is not None:
+                ids.preset_trace_id(None)
+        if attributes and span.is_recording():
+            set_attributes(span, attributes)
+        return span
+
+    # -- the short path --------------------------------------------------------------------
+    def _prepare_short_path(self) -> None:
+        tracer = self._tracer
+        limits: SpanLimits = tracer._span_limits
+        template = _span_template(
+            sampler=tracer.sampler,
+            resource=tracer.resource,
+            span_processor=tracer.span_processor,
+            instrumentation_info=tracer.instrumentation_info,
+            limits=limits,
+            instrumentation_scope=tracer._instrumentation_scope,
+        )
+        _check_layout(template)
+        attributes = vars(template._attributes)
+        self._span_fields = dict(vars(template))
+        self._attribute_fields = dict(attributes)
+        self._max_attributes: int | None = attributes["maxlen"]
+        self._direct_attributes = attributes["max_value_len"] is None
+        random_ids = self._ids.is_trace_id_random()
+        self._root_flags = TraceFlags(
+            TraceFlags.SAMPLED | (TraceFlags.RANDOM_TRACE_ID if random_ids else 0)
+        )
+        self._flags = {
+            (sampled, random_id): TraceFlags(
+                (TraceFlags.SAMPLED if sampled else 0)
+                | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
+            )
+            for sampled in (False, True)
+            for random_id in (False, True)
+        }
+        self._always_on = tracer.sampler is ALWAYS_ON
+        self._inner_ids = self._ids.inner
+        self._config = getattr(tracer, "_tracer_config", None)
+        self._on_start = tracer.span_processor.on_start
+        self._current_context: Callable[[], Context] = (
+            _CONTEXT.get if _CONTEXT is not None else context_api.get_current
+        )
+
+    def _start_short(
+        self,
+        name: str,
+        context: Context | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        trace_id: int | None,
+    ) -> trace_api.Span:
+        config = self._config
+        if config is not None and not config.is_enabled:
+            return self._start_sdk(name, context, kind, attributes, trace_id)
+        parent_span = (self._current_context() if context is None else context).get(_SPAN_KEY)
+        parent = parent_span.get_span_context() if isinstance(parent_span, trace_api.Span) else None
+        ids = self._inner_ids
+        if parent is None or not parent.is_valid:
+            parent = None
+            if trace_id is None:
+                trace_id = ids.generate_trace_id()
+            span_id = trace_id & _LOW64 or ids.generate_span_id()
+            flags = self._root_flags
+            trace_state = DEFAULT_TRACE_STATE
+        else:
+            trace_id = parent.trace_id
+            span_id = ids.generate_span_id()
+            parent_flags = parent.trace_flags
+            flags = self._flags[
+                self._always_on or parent_flags.sampled, parent_flags.random_trace_id
+            ]
+            trace_state = parent.trace_state
+            if not flags.sampled:
+                return NonRecordingSpan(SpanContext(trace_id, span_id, False, flags, trace_state))
+        span_context = tuple.__new__(
+            SpanContext, (trace_id, span_id, False, flags, trace_state, True)
+        )
+        bounded = object.__new__(BoundedAttributes)
+        direct = self._direct_attributes and (
+            self._max_attributes is None or len(attributes) <= self._max_attributes
+        )
+        bounded_fields = self._attribute_fields.copy()
+        bounded_fields["_dict"] = attributes if direct else {}
+        bounded_fields["_lock"] = threading.Lock()
+        bounded.__dict__ = bounded_fields
+        span = object.__new__(LeanSpan)
+        fields = self._span_fields.copy()
+        fields["_name"] = name
+        fields["_context"] = span_context
+        fields["_parent"] = parent
+        fields["_kind"] = kind
+        fields["_lock"] = threading.Lock()
+        fields["_attributes"] = bounded
+        fields["_events"] = fields["_links"] = _NO_ITEMS
+        fields["_start_time"] = time.time_ns()
+        span.__dict__ = fields
+        if not direct:
+            span.set_attributes(attributes)
+        self._on_start(span, parent_context=context)
+        return span
+
+
+_NO_ITEMS: BoundedList[Any] = BoundedList(0)
+"""The events and links of every :class:`LeanSpan` until it gets its first one (never added to:
+a span given an event or link gets a list of its own first)."""
+
+
+class LeanSpan(_Span):
+    """The SDK's span, sharing one empty list of events and of links until it gets one.
+
+    Most spans never get an event or a link; two lists fewer per span make a span cost the
+    garbage collector about half as many objects while it waits in an export queue.
+    """
+
+    def _add_event(self, event: Any) -> None:
+        if self._events is _NO_ITEMS:
+            with self._lock:
+                if self._events is _NO_ITEMS:
+                    self._events = BoundedList(self._limits.max_events)
+        super()._add_event(event)
+
+    def _add_link(self, link: trace_api.Link) -> None:
+        if self._links is _NO_ITEMS:
+            with self._lock:
+                if self._links is _NO_ITEMS:
+                    self._links = BoundedList(self._limits.max_links)
+        super()._add_link(link)
+
+
+def end_span(span: trace_api.Span) -> None:
+    """End ``span`` as ``Span.end()`` does, without copying it for the processors."""
+    if (
+        not _SHORT_END
+        or (type(span) is not LeanSpan and type(span) is not _Span)
+        or type(span._span_processor) not in _MULTI_PROCESSORS
+    ):
+        span.end()
+        return
+    with span._lock:
+        ending = span._start_time is not None and span._end_time is None
+        if ending:
+            span._end_time = time.time_ns()
+            span._attributes._immutable = True  # type: ignore[union-attr]
+    if not ending:  # not started, or ended already: the SDK says so as usual
+        span.end()
+        return
+    if span._record_end_metrics:
+        span._record_end_metrics()
+    processor = span._span_processor
+    processor._on_ending(span)
+    processor.on_end(span)
+
+
+def attach_span(span: trace_api.Span) -> object:
+    """Make ``span`` OpenTelemetry's current span; returns the token for :func:`detach`."""
+    if _CONTEXT is None:
+        return context_api.attach(trace_api.set_span_in_context(span))
+    context = Context(_CONTEXT.get())
+    dict.__setitem__(context, _SPAN_KEY, span)
+    return _CONTEXT.set(context)
+
+
+def detach(token: object) -> None:
+    """Undo :func:`attach_span` (in the context it was done in); never raises."""
+    try:
+        if _CONTEXT is None:
+            context_api.detach(token)  # type: ignore[arg-type]
+        else:
+            _CONTEXT.reset(token)  # type: ignore[arg-type]
+    except Exception:
+        logger.debug("clew: could not restore the OpenTelemetry context", exc_info=True)
+
+
+def _short_path_refusal(tracer: Tracer, ids: ClewIdGenerator) -> str | None:
+    """Why the short path would not give the SDK's result for ``tracer`` (None: it would)."""
+    if type(tracer) is not Tracer:
+        return f"the tracer is a {type(tracer).__name__}"
+    sampler = tracer.sampler
+    default_parent_based = (
+        type(sampler) is ParentBased
+        and sampler._root is ALWAYS_ON
+        and sampler._remote_parent_sampled is ALWAYS_ON
+        and sampler._remote_parent_not_sampled is ALWAYS_OFF
+        and sampler._local_parent_sampled is ALWAYS_ON
+        and sampler._local_parent_not_sampled is ALWAYS_OFF
+    )
+    if not (default_parent_based or sampler is ALWAYS_ON):
+        return f"the provider's sampler is {sampler.get_description()}"
+    metrics = getattr(tracer, "_tracer_metrics", None)
+    if metrics is not None and type(metrics).__name__ != "NoOpTracerMetrics":
+        return "the SDK's own span metrics are on"
+    if tracer.id_generator is not ids:
+        return "the tracer's id generator is not clew's"
+    return None
+
+
+def set_attributes(span: trace_api.Span, attrs: dict[str, Any]) -> None:
+    """``span.set_attributes(attrs)`` without the SDK's per-value validation.
+
+    clew's values are already valid attribute values (str, int, bool, tuples of str), and
+    re-validating them costs more than the rest of a span's start. When the span is not the
+    SDK's, or limits apply (a count or length limit that could be reached), the SDK's own
+    ``set_attributes`` runs instead.
+    """
+    bounded = getattr(span, "_attributes", None)
+    values = getattr(bounded, "_dict", None)
+    if (
+        type(values) is dict
+        and bounded.max_value_len is None  # type: ignore[union-attr]
+        and (bounded.maxlen is None or len(values) + len(attrs) <= bounded.maxlen)  # type: ignore[union-attr]
+        and getattr(span, "_end_time", 0) is None
+    ):
+        values.update(attrs)
+    else:
+        span.set_attributes(attrs)
