@@ -46,7 +46,6 @@ PRICE_PROVIDERS: Final[dict[str, str | None]] = {
 }
 """clew provider name → genai-prices provider id ("*": infer from the model; None: no prices)."""
 
-_MILLION = Decimal(1_000_000)
 SOURCE_PRICE_LIST: Final = "genai-prices"
 SOURCE_PROVIDER: Final = "provider"
 
@@ -76,18 +75,95 @@ class Cost:
         }
 
 
-_models: dict[tuple[str | None, str], Any] = {}
+_RATE_KEYS: Final = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok")
 
 
-def _lookup(provider_id: str | None, model: str) -> Any:
+class _Rates:
+    """A model's flat per-token rates as exact integers over one common divisor.
+
+    ``amount = sum(tokens * rate) / divisor`` is then one integer sum and one correctly
+    rounded division, the same float as the ``Decimal`` calculation gives, at a fraction of
+    its cost. A rate that is not a flat ``Decimal`` (tiered, or one genai-prices derives
+    itself) is None, and a call that needs it goes through genai-prices.
+    """
+
+    __slots__ = ("divisor", "rates")
+
+    def __init__(self, prices: dict[str, Any]) -> None:
+        flat = [prices.get(key) for key in _RATE_KEYS]
+        places = 0
+        for rate in flat:
+            if isinstance(rate, Decimal) and rate.is_finite():
+                exponent = rate.as_tuple().exponent
+                places = max(places, -exponent if isinstance(exponent, int) else 0)
+        scale: int = 10**places
+        self.divisor = scale * 1_000_000
+        self.rates: tuple[int | None, ...] = tuple(
+            int(rate * scale) if isinstance(rate, Decimal) and rate.is_finite() else None
+            for rate in flat
+        )
+
+    def amount(self, usage: Usage) -> float | None:
+        """The cost in USD, or None when a rate the usage needs is not flat."""
+        rates = self.rates
+        if rates[0] is None:
+            return None
+        total = 0
+        for count, rate in zip(
+            (usage.input_uncached, usage.cache_read, usage.cache_write, usage.output),
+            rates,
+            strict=True,
+        ):
+            if count:
+                if rate is None:
+                    return None
+                total += count * rate
+        return total / self.divisor
+
+
+class _Model:
+    """A model's genai-prices entry, looked up once per (provider id, model)."""
+
+    __slots__ = ("info", "price_provider", "static")
+
+    def __init__(self, price_provider: Any, info: Any) -> None:
+        from genai_prices.types import ModelPrice
+
+        self.price_provider = price_provider
+        self.info = info
+        # One unconditional price (most models): the rates never change, so read them once.
+        # Prices that start at a date or vary by time of day are resolved per call.
+        prices = info.prices
+        self.static = _Rates(prices.__dict__) if isinstance(prices, ModelPrice) else None
+
+    def rates(self) -> _Rates:
+        """The rates in force now."""
+        if self.static is not None:
+            return self.static
+        return _Rates(self.info.get_prices(datetime.now(tz=UTC)).__dict__)
+
+
+_models: dict[tuple[str | None, str], _Model | None] = {}
+"""Looked-up models (None: genai-prices does not know it), bounded in size."""
+
+
+def _lookup(provider_id: str | None, model: str) -> _Model | None:
     key = (provider_id, model)
-    found = _models.get(key)
-    if found is None:
-        from genai_prices import data_snapshot
+    try:
+        return _models[key]
+    except KeyError:
+        pass
+    from genai_prices import data_snapshot
 
-        found = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
-        if len(_models) < 4096:
-            _models[key] = found
+    try:
+        price_provider, info = data_snapshot.get_snapshot().find_provider_model(
+            model, None, provider_id, None
+        )
+        found: _Model | None = _Model(price_provider, info)
+    except LookupError:
+        found = None
+    if len(_models) < 4096:
+        _models[key] = found
     return found
 
 
@@ -113,38 +189,17 @@ def cost_of(usage: Usage, model: str | None, provider: str, reported: float | No
     provider_id = PRICE_PROVIDERS[provider]
     if provider_id is None:
         return Cost(None, error=f"no price list for provider {provider!r}")
-    try:
-        price_provider, info = _lookup(None if provider_id == _INFER else provider_id, model)
-    except LookupError:
+    found = _lookup(None if provider_id == _INFER else provider_id, model)
+    if found is None:
         return Cost(None, error=f"model {model!r} not in genai-prices for {provider!r}")
     try:
-        amount = _flat_price(usage, info)
+        amount = found.rates().amount(usage)
         if amount is None:
-            amount = _genai_prices(usage, info, price_provider)
+            amount = float(_genai_prices(usage, found.info, found.price_provider))
     except Exception as exc:
         logger.debug("clew: pricing %s failed", model, exc_info=True)
         return Cost(None, error=f"pricing failed: {type(exc).__name__}")
-    return Cost(float(amount), SOURCE_PRICE_LIST)
-
-
-def _flat_price(usage: Usage, info: Any) -> Decimal | None:
-    prices = info.get_prices(datetime.now(tz=UTC)).__dict__
-    input_price = prices.get("input_mtok")
-    if not isinstance(input_price, Decimal):
-        return None
-    total = Decimal(0)
-    for count, key in (
-        (usage.input_uncached, "input_mtok"),
-        (usage.cache_read, "cache_read_mtok"),
-        (usage.cache_write, "cache_write_mtok"),
-        (usage.output, "output_mtok"),
-    ):
-        if count:
-            price = prices.get(key)
-            if not isinstance(price, Decimal):
-                return None  # tiered, or a rate genai-prices derives itself
-            total += price * count
-    return total / _MILLION
+    return Cost(amount, SOURCE_PRICE_LIST)
 
 
 def _genai_prices(usage: Usage, info: Any, price_provider: Any) -> Decimal:
