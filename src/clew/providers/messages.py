@@ -21,15 +21,21 @@ Part = dict[str, Any]
 Message = dict[str, Any]
 
 
+_is_mapping: dict[type, bool] = {dict: True}
+"""Whether a type is a Mapping, by type: the ABC check costs more than the read it guards."""
+
+
 def get(obj: Any, name: str, default: Any = None) -> Any:
     """``obj[name]`` for a mapping, ``obj.name`` otherwise; ``default`` when absent or None."""
     if obj is None:
         return default
-    # dict first: isinstance(obj, Mapping) alone is slow on the hot path
-    if type(obj) is dict or isinstance(obj, Mapping):
-        value = obj.get(name)
-    else:
-        value = getattr(obj, name, None)
+    kind = type(obj)
+    mapping = _is_mapping.get(kind)
+    if mapping is None:
+        mapping = isinstance(obj, Mapping)
+        if len(_is_mapping) < 1024:
+            _is_mapping[kind] = mapping
+    value = obj.get(name) if mapping else getattr(obj, name, None)
     return default if value is None else value
 
 

@@ -101,7 +101,7 @@ class Usage:
 
 def reported_cost(usage: Any) -> float | None:
     """A cost the provider put in its usage (OpenRouter's ``usage.cost``), else None."""
-    cost = _get(usage, "cost")
+    cost = _extra(usage, "cost")
     if isinstance(cost, int | float) and not isinstance(cost, bool):
         return float(cost)
     return None
@@ -113,6 +113,27 @@ def _get(obj: Any, name: str) -> Any:
     if type(obj) is dict:
         return obj.get(name)
     return getattr(obj, name, None)
+
+
+_ABSENT: Any = object()
+
+
+def _extra(obj: Any, name: str) -> Any:
+    """Like :func:`_get`, for a name an SDK model usually lacks.
+
+    A missing name on a pydantic model goes through the model's ``__getattr__``, which raises
+    and catches an ``AttributeError`` (microseconds, on every call). What the provider sent is
+    in the model's fields (``__dict__``) or its undeclared extras (``__pydantic_extra__``).
+    """
+    if obj is None or type(obj) is dict:
+        return _get(obj, name)
+    extra = getattr(obj, "__pydantic_extra__", _ABSENT)
+    if extra is _ABSENT:
+        return getattr(obj, name, None)  # not a pydantic model
+    value = vars(obj).get(name)
+    if value is None and extra:
+        value = extra.get(name)
+    return value
 
 
 def _int(value: Any) -> int:
