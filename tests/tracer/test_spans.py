@@ -23,7 +23,7 @@ from opentelemetry.trace import (
 )
 
 from clew.tracer.ids import ClewIdGenerator
-from clew.tracer.spans import SpanStarter, attach_span, detach, end_span
+from clew.tracer.spans import SpanStarter, attach_span, detach, end_span, quiet_processor
 
 _LOW64 = (1 << 64) - 1
 
@@ -248,3 +248,32 @@ def test_detach_with_a_token_from_another_context_does_not_raise() -> None:
     token = contextvars.copy_context().run(attach_span, span)
     detach(token)  # logged at debug level, never raised
     assert trace_api.get_current_span() is not span
+
+
+@quiet_processor
+class QuietProcessor(SpanProcessor):
+    """Declared quiet: its on_start and _on_ending do nothing, so the fan-out may be skipped."""
+
+    def __init__(self) -> None:
+        self.ended: list[ReadableSpan] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended.append(span)
+
+
+def test_a_sole_quiet_processor_gets_spans_directly_and_others_join_at_any_time() -> None:
+    provider = TracerProvider()
+    quiet = QuietProcessor()
+    provider.add_span_processor(quiet)
+    tracer = provider.get_tracer("clew")
+    ids = ClewIdGenerator(provider.id_generator)
+    tracer.id_generator = ids  # type: ignore[attr-defined]
+    starter = SpanStarter(tracer, ids)  # type: ignore[arg-type]
+    end_span(starter.start("alone", None, SpanKind.INTERNAL, {}, None))
+    late = RecordingProcessor()
+    provider.add_span_processor(late)  # after the starter was made
+    span = starter.start("shared", None, SpanKind.INTERNAL, {}, None)
+    end_span(span)
+    assert [s.name for s in quiet.ended] == ["alone", "shared"]
+    assert late.started == [span]
+    assert [s.name for s in late.ended] == ["shared"]

@@ -94,7 +94,7 @@ def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
             if parent is not None and not parent.recording:
                 return fn(*args, **kwargs)
             try:
-                live = start(spec, parent, lambda: bind(args, kwargs))
+                live = start(spec, parent, bind, inputs_args=(args, kwargs))
             except Exception:
                 logger.exception("clew: could not start span %r", spec.name)
                 return fn(*args, **kwargs)
@@ -115,7 +115,7 @@ def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
             if parent is not None and not parent.recording:
                 return await fn(*args, **kwargs)
             try:
-                live = start(spec, parent, lambda: bind(args, kwargs))
+                live = start(spec, parent, bind, inputs_args=(args, kwargs))
                 tokens = live.activate()
             except Exception:
                 logger.exception("clew: could not start span %r", spec.name)
@@ -138,7 +138,7 @@ def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
         if parent is not None and not parent.recording:
             return fn(*args, **kwargs)
         try:
-            live = start(spec, parent, lambda: bind(args, kwargs))
+            live = start(spec, parent, bind, inputs_args=(args, kwargs))
             tokens = live.activate()
         except Exception:
             logger.exception("clew: could not start span %r", spec.name)

@@ -31,7 +31,7 @@ from clew.tracer.ids import (
     span_id_from_log_trace_id,
 )
 from clew.tracer.serialize import to_json
-from clew.tracer.spans import attach_span, detach, end_span, set_attributes
+from clew.tracer.spans import LeanSpan, attach_span, detach, end_span, set_attributes
 
 logger = logging.getLogger("clew")
 
@@ -389,22 +389,25 @@ def stitched_context(
 def start(
     spec: SpanSpec,
     parent: LiveSpan | None,
-    inputs: Callable[[], Mapping[str, Any] | None] | None = None,
+    inputs: Callable[..., Mapping[str, Any] | None] | None = None,
     context: Context | None = None,
     extra_attributes: Mapping[str, Any] | None = None,
     depth: int | None = None,
     kind: trace_api.SpanKind = trace_api.SpanKind.INTERNAL,
+    inputs_args: tuple[Any, ...] = (),
 ) -> LiveSpan:
     """Open a span for ``spec`` under ``parent`` (not yet current: call :meth:`LiveSpan.activate`).
 
     Args:
         spec: the validated request.
         parent: the enclosing clew span, from :data:`CURRENT`.
-        inputs: called only when inputs are captured; returns the inputs dict.
+        inputs: called with ``inputs_args`` only when inputs are captured; returns the
+            inputs dict.
         context: an explicit parent context (stitched spans); the current context otherwise.
         extra_attributes: more start attributes (instrumentations, stitched ids).
         depth: the depth when there is no clew parent (stitched spans).
         kind: the OpenTelemetry span kind.
+        inputs_args: the arguments for ``inputs``.
     """
     runtime = rt_module._runtime or rt_module.get_runtime()
     preset = False
@@ -432,7 +435,7 @@ def start(
         omit_out = parent.omit_outputs or spec.omit_outputs
         depth = parent.depth + 1
         counter = parent.counter
-    attrs = dict(spec.attributes)
+    attrs = spec.attributes.copy()
     if extra_attributes:
         attrs.update(extra_attributes)
     attrs[a.CLEW_DEPTH] = depth
@@ -442,7 +445,7 @@ def start(
         attrs[a.CLEW_INPUTS_OMITTED] = True
     elif inputs is not None:
         try:
-            values = inputs()
+            values = inputs(*inputs_args)
         except Exception:
             values = None
         if values is not None:
@@ -453,7 +456,7 @@ def start(
     return LiveSpan(
         span,
         parent,
-        span.is_recording(),
+        type(span) is LeanSpan or span.is_recording(),
         omit_in,
         omit_out,
         depth,

@@ -26,7 +26,7 @@ from clew.exporters.lifecycle import build_pipeline, flush_all, install_exit_flu
 from clew.exporters.memory import MemorySpanExporter
 from clew.exporters.pipeline import ExportPipeline
 from clew.tracer.ids import ClewIdGenerator
-from clew.tracer.spans import SpanStarter
+from clew.tracer.spans import SpanStarter, quiet_processor
 
 logger = logging.getLogger("clew")
 
@@ -46,6 +46,7 @@ def sample_bound(rate: float) -> int:
     return round(rate * (1 << 56))
 
 
+@quiet_processor
 class ClewSpanProcessor(SpanProcessor):
     """Fans finished clew and GenAI spans out to the configured export processors.
 

@@ -21,6 +21,7 @@ context implementation gets ``Tracer.start_span`` itself. Both paths give one re
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -36,10 +37,12 @@ from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import (
     ConcurrentMultiSpanProcessor,
     SpanLimits,
+    SpanProcessor,
     SynchronousMultiSpanProcessor,
     Tracer,
     _Span,
 )
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
@@ -85,6 +88,28 @@ _ATTRIBUTES_FIELDS = frozenset(
 _LIST_FIELDS = frozenset({"_dq", "_lock", "dropped"})
 
 _MULTI_PROCESSORS = (SynchronousMultiSpanProcessor, ConcurrentMultiSpanProcessor)
+_QUIET_PROCESSORS: set[type[SpanProcessor]] = set()
+"""Processor types whose ``on_start`` and ``_on_ending`` do nothing (:func:`quiet_processor`)."""
+
+
+def quiet_processor(cls: type[SpanProcessor]) -> type[SpanProcessor]:
+    """Declare that ``cls``'s ``on_start`` and ``_on_ending`` do nothing.
+
+    When such a processor is the only one on the provider, spans skip the provider's fan-out:
+    ``on_start`` is not called and ``on_end`` goes to it directly.
+    """
+    _QUIET_PROCESSORS.add(cls)
+    return cls
+
+
+def _sole_quiet_processor(processor: Any) -> SpanProcessor | None:
+    inner = processor._span_processors
+    if len(inner) == 1 and type(inner[0]) in _QUIET_PROCESSORS:
+        sole: SpanProcessor = inner[0]
+        return sole
+    return None
+
+
 _RUNTIME_CONTEXT = getattr(context_api, "_RUNTIME_CONTEXT", None)
 _CONTEXT: ContextVar[Context] | None = (
     _RUNTIME_CONTEXT._current_context
@@ -212,8 +237,10 @@ class SpanStarter:
         }
         self._always_on = tracer.sampler is ALWAYS_ON
         self._inner_ids = self._ids.inner
+        self._random_ids = type(self._inner_ids) is RandomIdGenerator
         self._config = getattr(tracer, "_tracer_config", None)
-        self._on_start = tracer.span_processor.on_start
+        self._processor = tracer.span_processor
+        self._fan_out = type(tracer.span_processor) in _MULTI_PROCESSORS
         self._current_context: Callable[[], Context] = (
             _CONTEXT.get if _CONTEXT is not None else context_api.get_current
         )
@@ -230,12 +257,21 @@ class SpanStarter:
         if config is not None and not config.is_enabled:
             return self._start_sdk(name, context, kind, attributes, trace_id)
         parent_span = (self._current_context() if context is None else context).get(_SPAN_KEY)
-        parent = parent_span.get_span_context() if isinstance(parent_span, trace_api.Span) else None
+        if type(parent_span) is LeanSpan:
+            parent: SpanContext | None = parent_span._context
+        elif isinstance(parent_span, trace_api.Span):
+            parent = parent_span.get_span_context()
+        else:
+            parent = None
         ids = self._inner_ids
         if parent is None or not parent.is_valid:
             parent = None
-            if trace_id is None:
-                trace_id = ids.generate_trace_id()
+            if trace_id is None:  # RandomIdGenerator's own arithmetic, without its call
+                trace_id = (
+                    random.getrandbits(128) or ids.generate_trace_id()
+                    if self._random_ids
+                    else ids.generate_trace_id()
+                )
             span_id = trace_id & _LOW64 or ids.generate_span_id()
             flags = self._root_flags
             trace_state = DEFAULT_TRACE_STATE
@@ -273,7 +309,9 @@ class SpanStarter:
         span.__dict__ = fields
         if not direct:
             span.set_attributes(attributes)
-        self._on_start(span, parent_context=context)
+        processor = self._processor
+        if not self._fan_out or _sole_quiet_processor(processor) is None:
+            processor.on_start(span, parent_context=context)
         return span
 
 
@@ -324,6 +362,10 @@ def end_span(span: trace_api.Span) -> None:
     if span._record_end_metrics:
         span._record_end_metrics()
     processor = span._span_processor
+    sole = _sole_quiet_processor(processor)
+    if sole is not None:
+        sole.on_end(span)
+        return
     processor._on_ending(span)
     processor.on_end(span)
 
@@ -379,14 +421,15 @@ def set_attributes(span: trace_api.Span, attrs: dict[str, Any]) -> None:
     SDK's, or limits apply (a count or length limit that could be reached), the SDK's own
     ``set_attributes`` runs instead.
     """
-    bounded = getattr(span, "_attributes", None)
-    values = getattr(bounded, "_dict", None)
-    if (
-        type(values) is dict
-        and bounded.max_value_len is None  # type: ignore[union-attr]
-        and (bounded.maxlen is None or len(values) + len(attrs) <= bounded.maxlen)  # type: ignore[union-attr]
-        and getattr(span, "_end_time", 0) is None
-    ):
-        values.update(attrs)
-    else:
-        span.set_attributes(attrs)
+    if type(span) is LeanSpan or type(span) is _Span:
+        bounded: Any = span._attributes
+        values = bounded._dict
+        if (
+            bounded.max_value_len is None
+            and (bounded.maxlen is None or len(values) + len(attrs) <= bounded.maxlen)
+            and span._end_time is None
+            and type(values) is dict
+        ):
+            values.update(attrs)
+            return
+    span.set_attributes(attrs)
