@@ -113,10 +113,13 @@ def _set_common(call: Call, response_id: Any, reasons: list[str]) -> None:
 
 def _chat_response(call: Call, response: Any) -> Outcome:
     choices = get(response, "choices", ())
-    reasons = [str(get(c, "finish_reason")) for c in choices if get(c, "finish_reason")]
-    _set_common(call, get(response, "id"), reasons)
+    finishes = [get(c, "finish_reason") for c in choices]
+    _set_common(call, get(response, "id"), [str(f) for f in finishes if f])
     if not call.omit_outputs and choices:
-        messages = [_chat_output(get(c, "message"), get(c, "finish_reason")) for c in choices]
+        messages = [
+            _chat_output(get(c, "message"), finish)
+            for c, finish in zip(choices, finishes, strict=True)
+        ]
         call.set_json(a.GEN_AI_OUTPUT_MESSAGES, messages)
     usage = get(response, "usage")
     return Outcome(Usage.from_openai(usage), get(response, "model"), reported_cost(usage))
@@ -159,7 +162,12 @@ class ChatStreamState(StreamState):
 
     def _delta(self, slot: _Choice, choice: Any) -> None:
         delta = getattr(choice, "delta", None)
-        text = getattr(delta, "content", None) or getattr(choice, "text", None)
+        # A chat chunk has a delta, a legacy completion chunk a text (asking a model for a
+        # field it lacks costs microseconds).
+        if delta is not None:
+            text = getattr(delta, "content", None)
+        else:
+            text = getattr(choice, "text", None)
         if text:
             slot.text.append(text)
         for tool_call in getattr(delta, "tool_calls", None) or ():
