@@ -457,20 +457,28 @@ class _SyncChunks:
         return self._loop()
 
     def _loop(self) -> Iterator[Any]:
+        # The per-chunk path of every stream: one loop, and the state's own ``record`` as
+        # the only call per chunk (what :meth:`Call.chunk` does, inline).
         call = self._call
-        inner = self._inner
+        live = call.live
+        state = call.state
+        record = state.record if state is not None else None
         try:
-            while True:
-                call.busy = True
-                try:
-                    item = next(inner)
-                except StopIteration:
-                    call.busy = False
-                    call.finish_stream("exhausted")
-                    return
+            call.busy = True
+            for item in self._inner:
                 call.busy = False
-                call.chunk(item)
+                if call.first_chunk is None:
+                    call.first_chunk = time.perf_counter()
+                if record is not None and not live.ended:
+                    try:
+                        record(item)
+                    except Exception:
+                        logger.exception("clew: reading a stream chunk failed")
+                        record = call.state = None
                 yield item
+                call.busy = True
+            call.busy = False
+            call.finish_stream("exhausted")
         except GeneratorExit:
             call.finish_stream()  # an early break: the consumer let go
             raise
@@ -511,19 +519,25 @@ class _AsyncChunks:
 
     async def _loop(self) -> Any:
         call = self._call
-        inner = self._inner
+        live = call.live
+        state = call.state
+        record = state.record if state is not None else None
         try:
-            while True:
-                call.busy = True
-                try:
-                    item = await inner.__anext__()
-                except StopAsyncIteration:
-                    call.busy = False
-                    call.finish_stream("exhausted")
-                    return
+            call.busy = True
+            async for item in self._inner:
                 call.busy = False
-                call.chunk(item)
+                if call.first_chunk is None:
+                    call.first_chunk = time.perf_counter()
+                if record is not None and not live.ended:
+                    try:
+                        record(item)
+                    except Exception:
+                        logger.exception("clew: reading a stream chunk failed")
+                        record = call.state = None
                 yield item
+                call.busy = True
+            call.busy = False
+            call.finish_stream("exhausted")
         except GeneratorExit:
             call.finish_stream()
             raise

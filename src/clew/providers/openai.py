@@ -134,6 +134,21 @@ class _Choice:
         self.finish_reason: str | None = None
 
 
+def _tool_deltas(slot: _Choice, tool_calls: Any) -> None:
+    for tool_call in tool_calls:
+        entry = slot.tools.get(tool_call.index)
+        if entry is None:
+            entry = slot.tools[tool_call.index] = [None, None, []]
+        if tool_call.id:
+            entry[0] = tool_call.id
+        function = tool_call.function
+        if function is not None:
+            if function.name:
+                entry[1] = function.name
+            if function.arguments:
+                entry[2].append(function.arguments)
+
+
 class ChatStreamState(StreamState):
     """A chat completion stream: text and tool-call deltas per choice, the final usage."""
 
@@ -153,37 +168,26 @@ class ChatStreamState(StreamState):
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage  # the final chunk's usage, even after the finish reason
+        # One function per chunk, the delta read inline: this runs for every chunk.
         for choice in getattr(chunk, "choices", None) or ():
             index = getattr(choice, "index", 0) or 0
             slot = self.choices.get(index)
             if slot is None:
                 slot = self.choices[index] = _Choice()
-            self._delta(slot, choice)
-
-    def _delta(self, slot: _Choice, choice: Any) -> None:
-        delta = getattr(choice, "delta", None)
-        # A chat chunk has a delta, a legacy completion chunk a text (asking a model for a
-        # field it lacks costs microseconds).
-        if delta is not None:
-            text = getattr(delta, "content", None)
-        else:
-            text = getattr(choice, "text", None)
-        if text:
-            slot.text.append(text)
-        for tool_call in getattr(delta, "tool_calls", None) or ():
-            entry = slot.tools.get(tool_call.index)
-            if entry is None:
-                entry = slot.tools[tool_call.index] = [None, None, []]
-            if tool_call.id:
-                entry[0] = tool_call.id
-            function = tool_call.function
-            if function is not None:
-                if function.name:
-                    entry[1] = function.name
-                if function.arguments:
-                    entry[2].append(function.arguments)
-        if choice.finish_reason:
-            slot.finish_reason = choice.finish_reason
+            delta = getattr(choice, "delta", None)
+            # A chat chunk has a delta, a legacy completion chunk a text (asking a model for
+            # a field it lacks costs microseconds).
+            if delta is not None:
+                text = getattr(delta, "content", None)
+                tool_calls = getattr(delta, "tool_calls", None)
+                if tool_calls:
+                    _tool_deltas(slot, tool_calls)
+            else:
+                text = getattr(choice, "text", None)
+            if text:
+                slot.text.append(text)
+            if choice.finish_reason:
+                slot.finish_reason = choice.finish_reason
 
     def outcome(self, call: Call) -> Outcome:
         ordered = [self.choices[i] for i in sorted(self.choices)]
