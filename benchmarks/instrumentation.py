@@ -1,16 +1,24 @@
 """What instrumenting the OpenAI client adds to a call: clew and its peers, side by side.
 
-Run: ``python benchmarks/instrumentation.py [--calls N] [--blocks B] [--runs R] [--only NAMES]``.
+Run: ``python benchmarks/instrumentation.py [--calls N] [--rounds K] [--runs R] [--only NAMES]
+[--cpu C]``.
 
 The fake LLM server's answers (a chat completion, and a stream of about 20 chunks plus a usage
 chunk) are fetched from it once over HTTP, then served to the real ``openai`` client by an
 in-process ``MockTransport``: the socket round trip (about 1-2 ms on a loaded 2-core machine,
-with as much jitter) would otherwise drown differences of tens of microseconds. Each
-instrumentation is measured in a fresh process: first the bare client (warmed up), then the
-same client after the instrumentation is turned on, ``B`` blocks of ``N`` calls each. A
-block's mean is one sample; the overhead is the fastest instrumented block minus the fastest
-bare block of the same process (the least disturbed by other load on the machine), and the
-reported figure is the median over ``R`` processes, which run interleaved across peers.
+with as much jitter) would otherwise drown differences of tens of microseconds.
+
+Each instrumentation is measured in fresh processes (``R`` of them, interleaved across peers),
+and inside each process bare and instrumented calls are interleaved: the attributes the
+instrumentation replaced on the ``openai`` (and ``httpx2``) modules and classes are recorded,
+so the process can switch between the bare and the instrumented state at will. ``K`` rounds
+each run one block of ``N`` calls in either state (the order alternating), so both sides see
+the same heap, the same garbage collector and the same load from the rest of the machine. A
+process's figure is the fastest instrumented block minus the fastest bare block (the least
+disturbed); the table shows the median over the ``R`` processes, as wall time (the latency
+the call gains) and as the calling thread's CPU time (which other processes hardly disturb;
+work a peer defers to a background thread is not in it), and the spread of the wall figure
+across processes.
 
 Spans go nowhere (clew's ``exporter="none"``; an SDK ``TracerProvider`` without processors for
 the OpenTelemetry-based peers; Langfuse and LangSmith pointed at a closed local port), so the
@@ -26,13 +34,15 @@ streaming per call.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 MESSAGES = [{"role": "user", "content": "Summarise the benefits of tracing LLM calls."}]
@@ -140,16 +150,15 @@ def _call(client: Any, stream: bool) -> None:
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
 
 
-def _samples(client: Any, stream: bool, calls: int, blocks: int) -> list[float]:
-    for _ in range(max(100, calls)):
+def _block(client: Any, stream: bool, calls: int) -> tuple[float, float]:
+    """µs per call of one block: wall time and the calling thread's CPU time."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    for _ in range(calls):
         _call(client, stream)
-    out = []
-    for _ in range(blocks):
-        start = time.perf_counter()
-        for _ in range(calls):
-            _call(client, stream)
-        out.append((time.perf_counter() - start) / calls * 1e6)
-    return out
+    return (
+        (time.perf_counter() - wall) / calls * 1e6,
+        (time.thread_time() - cpu) / calls * 1e6,
+    )
 
 
 def _recorded(base_url: str) -> tuple[bytes, bytes]:
@@ -170,7 +179,7 @@ def _recorded(base_url: str) -> tuple[bytes, bytes]:
     return plain.content, stream.content
 
 
-def _client(base_url: str) -> Any:
+def _client_factory(base_url: str) -> Callable[[], Any]:
     import httpx2
     from openai import OpenAI
 
@@ -183,22 +192,108 @@ def _client(base_url: str) -> Any:
             )
         return httpx2.Response(200, content=plain, headers={"content-type": "application/json"})
 
-    http_client = httpx2.Client(transport=httpx2.MockTransport(handle))
-    return OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, http_client=http_client)
+    def make() -> Any:
+        http_client = httpx2.Client(transport=httpx2.MockTransport(handle))
+        return OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, http_client=http_client)
+
+    return make
 
 
-def measure(name: str, base_url: str, calls: int, blocks: int) -> dict[str, Any]:
-    """In this process: bare client, then instrumented; µs per call per block."""
-    client = _client(base_url)
-    result: dict[str, Any] = {"name": name}
+_PATCHABLE = ("openai", "httpx2", "httpx")
+_MISSING = object()
+
+
+def _owners() -> Iterator[Any]:
+    """The modules of the SDK and its HTTP client, and the classes defined in them."""
+    seen: set[int] = set()
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in _PATCHABLE:
+            continue
+        for owner in (module, *vars(module).values()):
+            if id(owner) in seen:
+                continue
+            if owner is module or (
+                isinstance(owner, type) and getattr(owner, "__module__", None) == name
+            ):
+                seen.add(id(owner))
+                yield owner
+
+
+def _snapshot() -> dict[tuple[int, str], tuple[Any, Any]]:
+    return {
+        (id(owner), key): (owner, value)
+        for owner in _owners()
+        for key, value in list(vars(owner).items())
+    }
+
+
+def _incidental(name: str, value: Any) -> bool:
+    """A change that is not the instrumentation's: a submodule or class imported meanwhile,
+    or pydantic completing a model's schema on first use."""
+    return (
+        isinstance(value, type | ModuleType)
+        or name.startswith("__pydantic")
+        or name == "__signature__"
+    )
+
+
+class _Toggle:
+    """Switches the SDK between its bare and its instrumented attributes."""
+
+    def __init__(self, before: dict[tuple[int, str], tuple[Any, Any]]) -> None:
+        after = _snapshot()
+        self.changes: list[tuple[Any, str, Any, Any]] = []
+        known = {key[0] for key in before}
+        for key, (owner, value) in after.items():
+            old = before.get(key, (owner, _MISSING))[1]
+            if key[0] in known and old is not value and not _incidental(key[1], value):
+                self.changes.append((owner, key[1], old, value))
+        for key, (owner, old) in before.items():
+            if key not in after:
+                self.changes.append((owner, key[1], old, _MISSING))
+
+    def apply(self, instrumented: bool) -> None:
+        for owner, name, old, new in self.changes:
+            value = new if instrumented else old
+            if value is _MISSING:
+                if name in vars(owner):
+                    delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+
+
+def measure(name: str, base_url: str, calls: int, rounds: int) -> dict[str, Any]:
+    """In this process: bare and instrumented blocks, interleaved; (wall, cpu) µs per call."""
+    make = _client_factory(base_url)
+    bare, spare = make(), make()
     for stream in (False, True):
-        result[f"bare_{stream}"] = _samples(client, stream, calls, blocks)
+        for client in (bare, spare):
+            _block(client, stream, 50)  # imports the SDK's lazily loaded modules, warms up
+    before = _snapshot()
     try:
-        traced = SETUPS[name](client)
+        traced = SETUPS[name](spare)
     except ImportError as exc:
         return {"name": name, "missing": str(exc)}
+    toggle = _Toggle(before)
+    if not toggle.changes and traced is bare:
+        return {"name": name, "missing": "failed: the instrumentation changed nothing"}
+    result: dict[str, Any] = {"name": name, "patched": len(toggle.changes)}
     for stream in (False, True):
-        result[f"traced_{stream}"] = _samples(traced, stream, calls, blocks)
+        # fewer streaming calls per block: a streaming call takes about 4x as long
+        per_block = calls if not stream else max(1, calls // 3)
+        samples: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        for instrumented in (False, True):
+            toggle.apply(instrumented)
+            _block(traced if instrumented else bare, stream, per_block * 3)
+        gc.collect()
+        for index in range(rounds):
+            for instrumented in (index % 2 == 0, index % 2 == 1):
+                toggle.apply(instrumented)
+                client = traced if instrumented else bare
+                samples[instrumented].append(_block(client, stream, per_block))
+        result[f"bare_{stream}"] = samples[False]
+        result[f"traced_{stream}"] = samples[True]
+    toggle.apply(True)
     return result
 
 
@@ -222,14 +317,21 @@ CHILD_TIMEOUT = 180.0
 """Seconds a peer's process may take; some peers hang at exit flushing to a closed port."""
 
 
-def _run_child(name: str, base_url: str, calls: int, blocks: int) -> dict[str, Any]:
+def _run_child(
+    name: str, base_url: str, calls: int, rounds: int, cpu: int | None
+) -> dict[str, Any]:
     command = [
         *(sys.executable, __file__, "--child", name, "--url", base_url),
-        *("--calls", str(calls), "--blocks", str(blocks)),
+        *("--calls", str(calls), "--rounds", str(rounds)),
     ]
     try:
         out = subprocess.run(
-            command, capture_output=True, text=True, check=False, timeout=CHILD_TIMEOUT
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=CHILD_TIMEOUT,
+            preexec_fn=None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu})),
         )
         stdout, stderr, failed = out.stdout, out.stderr, out.returncode != 0
     except subprocess.TimeoutExpired as exc:  # measured, then hung at exit: keep the figures
@@ -243,56 +345,99 @@ def _run_child(name: str, base_url: str, calls: int, blocks: int) -> dict[str, A
     return result
 
 
+def _overhead(result: dict[str, Any], stream: bool, clock: int) -> tuple[float, float]:
+    """(µs added, bare µs) of one process: fastest instrumented minus fastest bare block."""
+    bare = min(sample[clock] for sample in result[f"bare_{stream}"])
+    traced = min(sample[clock] for sample in result[f"traced_{stream}"])
+    return traced - bare, bare
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--blocks", type=int, default=9)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=30, help="non-streaming calls per block")
+    parser.add_argument("--rounds", type=int, default=40, help="blocks per state per process")
+    parser.add_argument("--runs", type=int, default=5, help="processes per instrumentation")
     parser.add_argument("--only", default=",".join(PEERS))
+    parser.add_argument("--cpu", type=int, help="pin the measuring processes to this CPU")
     parser.add_argument("--child")
     parser.add_argument("--url")
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.child, args.url, args.calls, args.blocks)), flush=True)
-        return 0
+        print(json.dumps(measure(args.child, args.url, args.calls, args.rounds)), flush=True)
+        # Measured: leave now. Some peers flush to their (closed) backend at exit for minutes.
+        os._exit(0)
     server, base_url = _start_server()
     names = [n for n in args.only.split(",") if n in PEERS]
-    overheads: dict[str, dict[str, list[float]]] = {n: {"False": [], "True": []} for n in names}
-    bare: dict[str, list[float]] = {"False": [], "True": []}
+    results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     missing: dict[str, str] = {}
     try:
         for _ in range(args.runs):
             for name in names:  # interleaved: machine noise hits every peer alike
                 if name in missing:
                     continue
-                result = _run_child(name, base_url, args.calls, args.blocks)
+                result = _run_child(name, base_url, args.calls, args.rounds, args.cpu)
                 if "missing" in result:
                     missing[name] = result["missing"]
-                    continue
-                for stream in ("False", "True"):
-                    base = min(result[f"bare_{stream}"])
-                    traced = min(result[f"traced_{stream}"])
-                    overheads[name][stream].append(traced - base)
-                    bare[stream].append(base)
+                else:
+                    results[name].append(result)
     finally:
         assert server.stdin is not None
         server.stdin.close()
         server.wait(timeout=10)
-    print(
-        f"bare openai client: {statistics.median(bare['False']):.0f} µs non-streaming, "
-        f"{statistics.median(bare['True']):.0f} µs streaming per call (fastest block)"
-    )
-    print(f"{'instrumentation':<52} {'non-streaming':>14} {'streaming':>10}")
-    for name in names:
-        label = PEERS[name]
-        if name in missing:
-            print(f"{label:<52} {'not measured: ' + missing[name][:60]}")
-            continue
-        plain = statistics.median(overheads[name]["False"])
-        stream = statistics.median(overheads[name]["True"])
-        print(f"{label:<52} {plain:>+11.0f} µs {stream:>+7.0f} µs")
+    _print_table(names, results, missing, args)
     return 0
+
+
+def _print_table(
+    names: list[str],
+    results: dict[str, list[dict[str, Any]]],
+    missing: dict[str, str],
+    args: argparse.Namespace,
+) -> None:
+    rows = []
+    bare: dict[bool, list[float]] = {False: [], True: []}
+    for name in names:
+        if name in missing:
+            continue
+        row: dict[Any, Any] = {"name": name}
+        for stream in (False, True):
+            for clock, label in ((0, "wall"), (1, "cpu")):
+                figures = [_overhead(result, stream, clock) for result in results[name]]
+                added = [f[0] for f in figures]
+                row[label, stream] = statistics.median(added)
+                row[label, stream, "spread"] = (min(added), max(added))
+                if clock == 0:
+                    bare[stream].extend(f[1] for f in figures)
+        rows.append(row)
+    rows.sort(key=lambda r: r["wall", False] + r["wall", True])
+    print(
+        f"{args.runs} processes per instrumentation, each {args.rounds} interleaved blocks per "
+        f"state of {args.calls} non-streaming / {max(1, args.calls // 3)} streaming calls"
+        + (f", pinned to CPU {args.cpu}" if args.cpu is not None else "")
+    )
+    if bare[False]:
+        print(
+            f"bare openai client: {statistics.median(bare[False]):.0f} µs non-streaming, "
+            f"{statistics.median(bare[True]):.0f} µs streaming per call (fastest block)"
+        )
+    print("µs added per call: median over processes (wall spread min..max)")
+    header = (
+        f"{'rank':<5}{'instrumentation':<50}{'non-stream':>11}{'stream':>9}"
+        f"{'cpu non-stream':>16}{'cpu stream':>12}   {'wall spread':<20}"
+    )
+    print(header)
+    for rank, row in enumerate(rows, 1):
+        plain, stream = row["wall", False, "spread"], row["wall", True, "spread"]
+        print(
+            f"{rank:<5}{PEERS[row['name']]:<50}"
+            f"{row['wall', False]:>+8.0f} µs{row['wall', True]:>+6.0f} µs"
+            f"{row['cpu', False]:>+13.0f} µs{row['cpu', True]:>+9.0f} µs   "
+            f"{plain[0]:+.0f}..{plain[1]:+.0f} / {stream[0]:+.0f}..{stream[1]:+.0f}"
+        )
+    for name in names:
+        if name in missing:
+            print(f"{'-':<5}{PEERS[name]:<50}not measured: {missing[name][:70]}")
 
 
 if __name__ == "__main__":
