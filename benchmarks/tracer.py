@@ -11,6 +11,10 @@ Every 1,000 calls each side flushes its pipeline inside the timed loop, so the t
 the export worker's share of every span and neither queue ever fills: a full queue drops spans,
 which is cheaper than exporting them and would flatter the side that drops more. The run ends
 by printing how many spans clew dropped (it must be 0 for the figures to count).
+
+Time is the process's CPU time (``time.process_time``: every thread, the export workers
+included), so other programs on the machine change the figures much less than they change
+wall-clock time; ``--wall`` measures wall-clock time instead.
 """
 
 from __future__ import annotations
@@ -126,13 +130,18 @@ def build_cases() -> tuple[dict[str, dict[str, Callable[[], Any]]], TracerProvid
     }, provider
 
 
-def measure(fn: Callable[[], Any], calls: int, flush: Callable[[], Any]) -> float:
-    start = time.perf_counter()
+def measure(
+    fn: Callable[[], Any],
+    calls: int,
+    flush: Callable[[], Any],
+    clock: Callable[[], float] = time.process_time,
+) -> float:
+    start = clock()
     for done in range(0, calls, BLOCK):
         for _ in range(min(BLOCK, calls - done)):
             fn()
         flush()
-    return (time.perf_counter() - start) / calls * 1e6
+    return (clock() - start) / calls * 1e6
 
 
 def _no_flush() -> None:
@@ -143,7 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--wall", action="store_true", help="measure wall-clock time")
     args = parser.parse_args(argv)
+    clock = time.perf_counter if args.wall else time.process_time
     cases, raw_provider = build_cases()
     flushes = {"bare": _no_flush, "clew": clew.flush}
     print(f"{'case':44} {'variant':34} {'µs/call':>9} {'overhead µs':>12} {'vs raw OTel':>12}")
@@ -154,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.rounds):
             for variant, fn in variants.items():
                 flush = flushes.get(variant, raw_provider.force_flush)
-                samples[variant].append(measure(fn, calls, flush) / per_call_factor)
+                samples[variant].append(measure(fn, calls, flush, clock) / per_call_factor)
         times = {v: statistics.median(s) for v, s in samples.items()}
         bare = times["bare"]
         raw_overhead = times.get("raw OpenTelemetry", 0.0) - bare

@@ -31,7 +31,7 @@ from clew.tracer.ids import (
     span_id_from_log_trace_id,
 )
 from clew.tracer.serialize import to_json
-from clew.tracer.spans import LeanSpan, attach_span, detach, end_span, set_attributes
+from clew.tracer.spans import attach_span, detach, end_span, set_attributes
 
 logger = logging.getLogger("clew")
 
@@ -456,7 +456,7 @@ def start(
     return LiveSpan(
         span,
         parent,
-        type(span) is LeanSpan or span.is_recording(),
+        span.is_recording(),
         omit_in,
         omit_out,
         depth,

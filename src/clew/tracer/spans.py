@@ -219,8 +219,18 @@ class SpanStarter:
         )
         _check_layout(template)
         attributes = vars(template._attributes)
-        self._span_fields = dict(vars(template))
-        self._attribute_fields = dict(attributes)
+        self._span_class = _lean_class(
+            LeanSpan,
+            {
+                k: v
+                for k, v in vars(template).items()
+                if k not in _SPAN_OWN_FIELDS and k not in _SPAN_LISTS
+            },
+        )
+        self._attributes_class = _lean_class(
+            LeanAttributes,
+            {k: v for k, v in attributes.items() if k not in _ATTRIBUTES_OWN_FIELDS},
+        )
         self._max_attributes: int | None = attributes["maxlen"]
         self._direct_attributes = attributes["max_value_len"] is None
         random_ids = self._ids.is_trace_id_random()
@@ -256,8 +266,8 @@ class SpanStarter:
         config = self._config
         if config is not None and not config.is_enabled:
             return self._start_sdk(name, context, kind, attributes, trace_id)
-        parent_span = (self._current_context() if context is None else context).get(_SPAN_KEY)
-        if type(parent_span) is LeanSpan:
+        parent_span: Any = (self._current_context() if context is None else context).get(_SPAN_KEY)
+        if type(parent_span) in _LEAN_CLASSES:
             parent: SpanContext | None = parent_span._context
         elif isinstance(parent_span, trace_api.Span):
             parent = parent_span.get_span_context()
@@ -288,25 +298,22 @@ class SpanStarter:
         span_context = tuple.__new__(
             SpanContext, (trace_id, span_id, False, flags, trace_state, True)
         )
-        bounded = object.__new__(BoundedAttributes)
         direct = self._direct_attributes and (
             self._max_attributes is None or len(attributes) <= self._max_attributes
         )
-        bounded_fields = self._attribute_fields.copy()
-        bounded_fields["_dict"] = attributes if direct else {}
-        bounded_fields["_lock"] = threading.Lock()
-        bounded.__dict__ = bounded_fields
-        span = object.__new__(LeanSpan)
-        fields = self._span_fields.copy()
-        fields["_name"] = name
-        fields["_context"] = span_context
-        fields["_parent"] = parent
-        fields["_kind"] = kind
-        fields["_lock"] = threading.Lock()
-        fields["_attributes"] = bounded
-        fields["_events"] = fields["_links"] = _NO_ITEMS
-        fields["_start_time"] = time.time_ns()
-        span.__dict__ = fields
+        # Fields set one by one (not as a __dict__) stay in the object itself: no dict object
+        # for the garbage collector to walk.
+        bounded = object.__new__(self._attributes_class)
+        bounded._dict = attributes if direct else {}
+        bounded._lock = threading.Lock()
+        span: LeanSpan = object.__new__(self._span_class)
+        span._name = name
+        span._context = span_context
+        span._parent = parent
+        span._kind = kind
+        span._lock = threading.Lock()
+        span._attributes = bounded
+        span._start_time = time.time_ns()
         if not direct:
             span.set_attributes(attributes)
         processor = self._processor
@@ -319,13 +326,27 @@ _NO_ITEMS: BoundedList[Any] = BoundedList(0)
 """The events and links of every :class:`LeanSpan` until it gets its first one (never added to:
 a span given an event or link gets a list of its own first)."""
 
+# What differs from one span to the next; every other field is the tracer's, held by the class.
+_SPAN_OWN_FIELDS = frozenset(
+    {"_name", "_context", "_parent", "_kind", "_lock", "_attributes", "_start_time"}
+)
+_SPAN_LISTS = frozenset({"_events", "_links"})  # LeanSpan's shared empty list, until a first
+_ATTRIBUTES_OWN_FIELDS = frozenset({"_dict", "_lock"})
+
 
 class LeanSpan(_Span):
-    """The SDK's span, sharing one empty list of events and of links until it gets one.
+    """The SDK's span, holding in itself only what differs from span to span.
 
-    Most spans never get an event or a link; two lists fewer per span make a span cost the
-    garbage collector about half as many objects while it waits in an export queue.
+    The fields every span of a tracer shares (resource, processor, scope, limits, sampler...)
+    and the initial values of the rest (no end time, status unset) are class attributes of a
+    subclass made once per tracer; a field the SDK sets on a span (``_end_time``, ``_status``,
+    ``_name``...) is set on the span as usual and shadows the class's. Events and links share
+    one empty list until a span gets its first. Most spans never get an event or a link; a span
+    is then five small objects instead of eleven, which is what the garbage collector walks
+    while spans wait in an export queue.
     """
+
+    _events = _links = _NO_ITEMS
 
     def _add_event(self, event: Any) -> None:
         if self._events is _NO_ITEMS:
@@ -342,11 +363,32 @@ class LeanSpan(_Span):
         super()._add_link(link)
 
 
-def end_span(span: trace_api.Span) -> None:
+class LeanAttributes(BoundedAttributes):
+    """The SDK's ``BoundedAttributes`` holding in itself only its values and lock; limits, the
+    dropped count and the immutable flag start as class attributes (see :class:`LeanSpan`)."""
+
+
+_LEAN_CLASSES: set[type] = set()
+_LEAN_CACHE: dict[tuple[type, tuple[tuple[str, int], ...]], tuple[type, dict[str, Any]]] = {}
+
+
+def _lean_class(base: type[Any], shared: dict[str, Any]) -> type[Any]:
+    """A subclass of ``base`` with ``shared`` as class attributes (one per distinct set)."""
+    key = (base, tuple(sorted((name, id(value)) for name, value in shared.items())))
+    cached = _LEAN_CACHE.get(key)
+    if cached is None:  # the values are kept with the class, so their ids stay theirs
+        cls = type(base.__name__, (base,), {"__module__": __name__, **shared})
+        cached = _LEAN_CACHE[key] = (cls, shared)
+        _LEAN_CLASSES.add(cls)
+    return cached[0]
+
+
+def end_span(given: trace_api.Span) -> None:
     """End ``span`` as ``Span.end()`` does, without copying it for the processors."""
+    span: Any = given
     if (
         not _SHORT_END
-        or (type(span) is not LeanSpan and type(span) is not _Span)
+        or (type(span) not in _LEAN_CLASSES and type(span) is not _Span)
         or type(span._span_processor) not in _MULTI_PROCESSORS
     ):
         span.end()
@@ -355,7 +397,7 @@ def end_span(span: trace_api.Span) -> None:
         ending = span._start_time is not None and span._end_time is None
         if ending:
             span._end_time = time.time_ns()
-            span._attributes._immutable = True  # type: ignore[union-attr]
+            span._attributes._immutable = True
     if not ending:  # not started, or ended already: the SDK says so as usual
         span.end()
         return
@@ -413,7 +455,7 @@ def _short_path_refusal(tracer: Tracer, ids: ClewIdGenerator) -> str | None:
     return None
 
 
-def set_attributes(span: trace_api.Span, attrs: dict[str, Any]) -> None:
+def set_attributes(given: trace_api.Span, attrs: dict[str, Any]) -> None:
     """``span.set_attributes(attrs)`` without the SDK's per-value validation.
 
     clew's values are already valid attribute values (str, int, bool, tuples of str), and
@@ -421,7 +463,8 @@ def set_attributes(span: trace_api.Span, attrs: dict[str, Any]) -> None:
     SDK's, or limits apply (a count or length limit that could be reached), the SDK's own
     ``set_attributes`` runs instead.
     """
-    if type(span) is LeanSpan or type(span) is _Span:
+    span: Any = given
+    if type(span) in _LEAN_CLASSES or type(span) is _Span:
         bounded: Any = span._attributes
         values = bounded._dict
         if (
