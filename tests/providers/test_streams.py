@@ -250,3 +250,89 @@ async def test_a_stream_ended_in_another_task_does_not_break_context(
 
     assert await asyncio.create_task(consume()) > 0
     assert only_llm_span(clew_spans)["attributes"]["clew.stream.end"] == "exhausted"
+
+
+def _state_of(state: Any) -> Any:
+    return (
+        state.response_id,
+        state.model,
+        state.usage,
+        {i: (c.text, c.finish_reason, c.tools) for i, c in state.choices.items()},
+    )
+
+
+def _chunk(index: int, content: str | None, finish: str | None = None, **extra: Any) -> Any:
+    from openai.types.chat import ChatCompletionChunk
+
+    choice = {"index": index, "delta": {"content": content, **extra}, "finish_reason": finish}
+    return ChatCompletionChunk.model_validate(
+        {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [choice],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        pytest.param(lambda: [_chunk(0, "a"), _chunk(0, "b", "stop")], id="one-choice"),
+        pytest.param(  # two choices although the request asked for one: the general path
+            lambda: [
+                _chunk(0, "a"),
+                _chunk(1, "x"),
+                _chunk(0, "b", "stop"),
+                _chunk(1, "y", "length"),
+            ],
+            id="index-1-arrives",
+        ),
+        pytest.param(
+            lambda: [
+                _chunk(
+                    0,
+                    None,
+                    tool_calls=[
+                        {"index": 0, "id": "t1", "function": {"name": "f", "arguments": '{"a"'}}
+                    ],
+                ),
+                _chunk(
+                    0,
+                    None,
+                    "tool_calls",
+                    tool_calls=[{"index": 0, "function": {"arguments": ": 1}"}}],
+                ),
+            ],
+            id="tool-call-deltas",
+        ),
+    ],
+)
+def test_the_chunk_short_path_keeps_what_the_general_path_keeps(chunks: Any) -> None:
+    from clew.providers.openai import ChatStreamState
+
+    body = {"model": "m", "messages": MESSAGES}
+    short, general = ChatStreamState(body), ChatStreamState(body)
+    general.single = False
+    for chunk in chunks():
+        short.record(chunk)
+        general.record(chunk)
+    assert _state_of(short) == _state_of(general)
+    assert short.choices  # something was kept
+
+
+def test_a_chunk_that_is_not_an_sdk_model_is_read_on_the_general_path() -> None:
+    from types import SimpleNamespace
+
+    from clew.providers.openai import ChatStreamState
+
+    state = ChatStreamState({"model": "m", "messages": MESSAGES})
+    state.record(_chunk(0, "a"))
+    odd = SimpleNamespace(
+        id="c1", choices=[SimpleNamespace(index=0, text="b", finish_reason="stop")]
+    )
+    state.record(odd)  # no usage, no delta: the short path gives up, nothing is lost
+    assert not state.single
+    assert state.choices[0].text == ["a", "b"]
+    assert state.choices[0].finish_reason == "stop"

@@ -293,14 +293,10 @@ class Call:
         if usage is None:
             live.set_attribute(a.CLEW_COST_ERROR, "no usage reported")
             return
-        for key, value in usage.attributes().items():
-            live.set_attribute(key, value)
-        for key, value in (
-            cost_of(usage, model, self.endpoint.provider, outcome.reported_cost)
-            .attributes()
-            .items()
-        ):
-            live.set_attribute(key, value)
+        live.update_attributes(usage.attributes())
+        live.update_attributes(
+            cost_of(usage, model, self.endpoint.provider, outcome.reported_cost).attributes()
+        )
 
     def __del__(self) -> None:
         # A stream or raw response dropped before it ended: the span ends now.
@@ -329,10 +325,10 @@ def begin(
     if route is None:
         return None
     body = getattr(options, "json_data", None)
-    if not isinstance(body, Mapping):
+    if type(body) is not dict and not isinstance(body, Mapping):  # the ABC check costs more
         body = {}
     extra = getattr(options, "extra_json", None)
-    if isinstance(extra, Mapping) and extra:
+    if extra and isinstance(extra, Mapping):
         body = {**body, **extra}
     endpoint = adapter.endpoint_of(client)
     attrs = route.request(body)

@@ -133,7 +133,7 @@ def param_attributes(body: Mapping[str, Any]) -> dict[str, Any]:
     if body.get("stream"):
         attrs[a.CLEW_REQUEST_STREAM] = True
     fmt = body.get("response_format")
-    kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+    kind = fmt.get("type") if fmt is not None and isinstance(fmt, Mapping) else None
     if kind in ("json_object", "json_schema"):
         attrs[a.GEN_AI_OUTPUT_TYPE] = "json"
     elif kind == "text":

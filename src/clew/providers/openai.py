@@ -152,7 +152,7 @@ def _tool_deltas(slot: _Choice, tool_calls: Any) -> None:
 class ChatStreamState(StreamState):
     """A chat completion stream: text and tool-call deltas per choice, the final usage."""
 
-    __slots__ = ("body", "choices", "model", "response_id", "usage")
+    __slots__ = ("body", "choices", "model", "response_id", "single", "usage")
 
     def __init__(self, body: Mapping[str, Any]) -> None:
         self.body = body
@@ -160,16 +160,56 @@ class ChatStreamState(StreamState):
         self.model: str | None = None
         self.usage: Any = None
         self.choices: dict[int, _Choice] = {}
+        n = body.get("n")
+        # One choice per chunk, index 0: the common stream, read on a short path.
+        self.single = (n is None or n == 1) and "messages" in body
 
     def record(self, chunk: Any) -> None:
+        # This runs for every chunk, between the SDK's parsing of one and the next, so it
+        # reads as few fields as it can, by plain attribute access (getattr(obj, name, None)
+        # costs a builtin call more); any other shape takes the general path below.
+        if self.single and self.response_id:
+            try:
+                usage = chunk.usage
+                choices = chunk.choices
+                if choices:
+                    choice = choices[0]
+                    index = choice.index
+                    finish_reason = choice.finish_reason
+                    delta = choice.delta
+                    text = delta.content
+                    tool_calls = delta.tool_calls
+            except AttributeError:
+                self.single = False
+            else:
+                if usage is not None:
+                    self.usage = usage  # the final chunk's usage, even after the finish reason
+                if not choices:
+                    return
+                if not index and len(choices) == 1:
+                    slot = self.choices.get(0)
+                    if slot is None:
+                        slot = self.choices[0] = _Choice()
+                    if text:
+                        slot.text.append(text)
+                    if tool_calls:
+                        _tool_deltas(slot, tool_calls)
+                    if finish_reason:
+                        slot.finish_reason = finish_reason
+                    return
+                self.single = False
+                self._choices(choices)
+                return
         if not self.response_id:  # Azure's first chunk (content filter results) has id ""
             self.response_id = getattr(chunk, "id", None) or None
             self.model = getattr(chunk, "model", None) or None
         usage = getattr(chunk, "usage", None)
         if usage is not None:
-            self.usage = usage  # the final chunk's usage, even after the finish reason
-        # One function per chunk, the delta read inline: this runs for every chunk.
-        for choice in getattr(chunk, "choices", None) or ():
+            self.usage = usage
+        self._choices(getattr(chunk, "choices", None) or ())
+
+    def _choices(self, choices: Any) -> None:
+        for choice in choices:
             index = getattr(choice, "index", 0) or 0
             slot = self.choices.get(index)
             if slot is None:

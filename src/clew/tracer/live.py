@@ -233,6 +233,14 @@ class LiveSpan:
         if self.recording and not self.ended:
             self._set(key, value)
 
+    def update_attributes(self, attrs: Mapping[str, Any]) -> None:
+        """Set several attributes on the span at its end (for instrumentations)."""
+        if self.recording and not self.ended:
+            if self._pending is None:
+                self._pending = dict(attrs)
+            else:
+                self._pending.update(attrs)
+
     @staticmethod
     def insert_fields_check(data: Mapping[str, Any]) -> None:
         """Raise :class:`ConfigurationError` if ``data`` has a field trace_insert does not know."""
