@@ -182,6 +182,34 @@ def test_tool_call_deltas_are_assembled(openai_client: OpenAI, clew_spans: SpanC
     assert message["parts"][0]["arguments"] == json.loads("".join(pieces))
 
 
+def test_secret_named_tool_arguments_are_redacted_in_a_stream(
+    openai_client: OpenAI, clew_spans: SpanCapture
+) -> None:
+    # Text-only output skips the look for secret-named keys; tool arguments must not.
+    parameters = {"type": "object", "properties": {"api_key": {"type": "string"}}}
+    tools = [{"type": "function", "function": {"name": "login", "parameters": parameters}}]
+    chunks = list(
+        openai_client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "call login"}],
+            tools=tools,  # type: ignore[arg-type]
+            stream=True,
+        )
+    )
+    pieces = "".join(
+        tc.function.arguments or ""
+        for c in chunks
+        if c.choices
+        for tc in c.choices[0].delta.tool_calls or ()
+        if tc.function
+    )
+    secret = json.loads(pieces)["api_key"]
+    text = only_llm_span(clew_spans)["attributes"]["gen_ai.output.messages"]
+    assert secret not in text
+    (message,) = json.loads(text)
+    assert message["parts"][0]["arguments"] == {"api_key": "[REDACTED]"}
+
+
 # -- async -----------------------------------------------------------------------------------
 async def acreate(client: AsyncOpenAI, **extra: Any) -> Any:
     return await client.chat.completions.create(

@@ -805,3 +805,29 @@ def test_public_names() -> None:
         "is_secret_name",
         "to_json",
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": "hi"}],
+                "finish_reason": None,
+            }
+        ],
+        [{"role": "assistant", "parts": [{"type": "text", "content": 'é ✓ \n "q" \\'}]}],
+        [{"role": "assistant", "parts": [{"type": "text", "content": "key sk-" + "a1B2" * 8}]}],
+        [{"role": "assistant", "parts": [{"type": "text", "content": "x" * 5000}]}],
+        {"n": 3, "ok": True, "none": None, "list": [1, "two"]},
+    ],
+)
+def test_plain_values_give_the_same_text_without_the_look_inside(value: object) -> None:
+    assert to_json(value, 1024, plain=True) == to_json(value, 1024)
+
+
+def test_plain_still_redacts_credentials_in_text() -> None:
+    text = to_json([{"content": "use sk-" + "a1B2" * 8}], plain=True)
+    assert "a1B2" not in text
+    assert json.loads(text) == [{"content": f"use {REDACTED}"}]

@@ -218,10 +218,13 @@ class Call:
         if value is not None:
             self.live.set_attribute(key, value)
 
-    def set_json(self, key: str, value: Any) -> None:
-        """Set an attribute to the JSON text of ``value`` (bounded and redacted)."""
+    def set_json(self, key: str, value: Any, plain: bool = False) -> None:
+        """Set an attribute to the JSON text of ``value`` (bounded and redacted).
+
+        ``plain``: ``value`` is clew's own text messages (see :func:`to_json`).
+        """
         if value is not None:
-            self.live.set_attribute(key, to_json(value, self.live.max_bytes))
+            self.live.set_attribute(key, to_json(value, self.live.max_bytes, plain=plain))
 
     # -- endings (each safe to call more than once; the span ends once) -------------------
     def finish(self, response: Any) -> None:

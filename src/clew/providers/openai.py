@@ -125,6 +125,9 @@ def _chat_response(call: Call, response: Any) -> Outcome:
     return Outcome(Usage.from_openai(usage), get(response, "model"), reported_cost(usage))
 
 
+_PLAIN_REASONS = (str, type(None))
+
+
 class _Choice:
     __slots__ = ("finish_reason", "text", "tools")
 
@@ -242,7 +245,13 @@ class ChatStreamState(StreamState):
                 messages.append(
                     {"role": "assistant", "parts": parts, "finish_reason": choice.finish_reason}
                 )
-            call.set_json(a.GEN_AI_OUTPUT_MESSAGES, messages)
+            # Text parts only (str values under clew's keys) need no look for objects or
+            # secret-named keys; tool-call arguments are the model's JSON and do.
+            plain = not any(
+                choice.tools or type(choice.finish_reason) not in _PLAIN_REASONS
+                for choice in ordered
+            )
+            call.set_json(a.GEN_AI_OUTPUT_MESSAGES, messages, plain=plain)
         usage = Usage.from_openai(self.usage)
         if usage is None:
             usage = self._estimate(ordered)

@@ -830,7 +830,7 @@ def _has_unparseable_int(text: str) -> bool:
 # Entry point
 
 
-def to_json(value: object, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+def to_json(value: object, max_bytes: int = DEFAULT_MAX_BYTES, *, plain: bool = False) -> str:
     """Serialize any value to JSON text for a span attribute: bounded, redacted, never raising.
 
     Handles what ``pydantic_core`` handles (models, dataclasses, datetimes and dates as ISO
@@ -865,6 +865,10 @@ def to_json(value: object, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
         value: Anything.
         max_bytes: Bound on the UTF-8 size of the result; values below
             :data:`MIN_MAX_BYTES` are raised to it.
+        plain: The caller vouches that ``value`` is made only of dicts whose keys are not
+            secret names, lists, and str / int / bool / None values, nested less than
+            :data:`MAX_DEPTH` deep (clew's own text messages), so the look for objects, cycles
+            and secret-named keys is skipped. Credentials in text are still redacted.
 
     Returns:
         Valid JSON text of at most ``max(max_bytes, MIN_MAX_BYTES)`` UTF-8 bytes.
@@ -881,6 +885,8 @@ def to_json(value: object, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
             if len(value) > limit + _WINDOW_SLACK:  # do not serialize what cannot be kept
                 at_least = len(value) + 2
                 value = value[: limit + _WINDOW_SLACK]
+        elif plain:
+            flags = 0
         else:
             flags = _classify(value, limit)
             if flags & _HAZARD:
