@@ -1,6 +1,6 @@
 """Every recorded provider response replays through the real SDK with the recorded usage.
 
-One test per row of ``shared/fixtures/cassettes/INDEX.tsv``: the cassette is served by a
+One test per row of ``tests/fixtures/cassettes/INDEX.tsv``: the cassette is served by a
 :class:`ReplayServer`, each recorded request is re-issued through the matching ``openai`` /
 ``anthropic`` SDK call (chosen from the recorded path and ``stream`` flag), and the usage the
 SDK parses must equal the usage column of the index; recorded errors must raise the SDK's

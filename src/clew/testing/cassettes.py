@@ -1,8 +1,8 @@
 """Recorded provider responses (vcrpy cassettes) for replay by the fake LLM server.
 
-The cassettes under ``shared/fixtures/cassettes`` hold real HTTP exchanges with OpenAI,
-Azure OpenAI and Anthropic, recorded by other projects' test suites in vcrpy's YAML
-format. This module reads them into plain :class:`Interaction` values with decoded
+The cassettes under ``tests/fixtures/cassettes`` (copied from ``shared/fixtures``, with their
+licenses) hold real HTTP exchanges with OpenAI, Azure OpenAI and Anthropic, recorded by
+other projects' test suites in vcrpy's YAML format. This module reads them into plain :class:`Interaction` values with decoded
 bodies, and matches incoming requests to them (:class:`CassetteReplayer`), so that
 :class:`clew.testing.llm_server.FakeLLMServer` can serve them to the real SDK clients.
 
@@ -51,11 +51,11 @@ _SSE_EVENT_END = re.compile(rb"(?<=\r\n\r\n)|(?<=\n\n)")
 
 
 def fixtures_dir() -> Path:
-    """Return the directory holding the shared test fixtures (``shared/fixtures``).
+    """Return the directory holding the recorded test fixtures (the cassettes).
 
-    ``$CLEW_FIXTURES_DIR`` wins when set. Otherwise the fixtures are looked for beside the
-    repository: ``shared/`` is a sibling of the clone (``<clone>/../shared/fixtures``), then
-    relative to the current directory.
+    ``$CLEW_FIXTURES_DIR`` wins when set. Otherwise the copy in the repository
+    (``tests/fixtures``, so a fresh clone has everything its tests need) is used, then
+    ``shared/fixtures`` beside the clone, then relative to the current directory.
 
     Returns:
         The fixtures directory. It may not exist; callers that need it should check.
@@ -70,6 +70,7 @@ def fixtures_dir() -> Path:
     # src/clew/testing/cassettes.py: parents[3] is the root of the clone.
     repo_root = Path(__file__).resolve().parents[3]
     candidates = [
+        repo_root / "tests" / "fixtures",
         repo_root / ".." / "shared" / "fixtures",
         Path.cwd() / ".." / "shared" / "fixtures",
         Path.cwd() / "shared" / "fixtures",
