@@ -1,6 +1,6 @@
 """Recorded real responses replayed through the real SDK clients: spans match what was recorded.
 
-For every cassette in ``tests/fixtures/cassettes`` (INDEX.tsv, a copy of ``shared/fixtures``), each recorded request is
+For every cassette in ``tests/fixtures/cassettes`` (INDEX.tsv), each recorded request is
 re-issued through the ``openai`` / ``anthropic`` SDK against a replay server, and the span must
 carry the recorded usage (input tokens including cache reads and writes), response id and
 finish reasons, and the cost genai-prices gives for the recorded model and usage. A stream

@@ -2,8 +2,9 @@
 
 The cassettes under ``tests/fixtures/cassettes`` (copied from ``shared/fixtures``, with their
 licenses) hold real HTTP exchanges with OpenAI, Azure OpenAI and Anthropic, recorded by
-other projects' test suites in vcrpy's YAML format. This module reads them into plain :class:`Interaction` values with decoded
-bodies, and matches incoming requests to them (:class:`CassetteReplayer`), so that
+other projects' test suites in vcrpy's YAML format. This module reads them into plain
+:class:`Interaction` values with decoded bodies, and matches incoming requests to them
+(:class:`CassetteReplayer`), so that
 :class:`clew.testing.llm_server.FakeLLMServer` can serve them to the real SDK clients.
 
 Reading a cassette needs PyYAML (``pip install pyyaml``); everything else here is
