@@ -149,31 +149,29 @@ def test_next_after_exhaustion_keeps_one_span(
     assert only_llm_span(clew_spans)["attributes"]["clew.stream.end"] == "exhausted"
 
 
-def test_tool_call_deltas_are_assembled(openai_client: OpenAI, clew_spans: SpanCapture) -> None:
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-            },
-        }
-    ]
+def _stream_tool_call(client: OpenAI, name: str, properties: dict[str, Any]) -> list[str]:
+    """Stream a call of tool ``name``; returns the argument pieces the chunks carried."""
+    parameters = {"type": "object", "properties": properties}
+    tools = [{"type": "function", "function": {"name": name, "parameters": parameters}}]
     chunks = list(
-        openai_client.chat.completions.create(
+        client.chat.completions.create(
             model="gpt-4o-mini",
-            messages=[{"role": "user", "content": "call get_weather"}],
+            messages=[{"role": "user", "content": f"call {name}"}],
             tools=tools,  # type: ignore[arg-type]
             stream=True,
         )
     )
-    pieces = [
+    return [
         tc.function.arguments
         for c in chunks
         if c.choices
         for tc in c.choices[0].delta.tool_calls or ()
         if tc.function and tc.function.arguments
     ]
+
+
+def test_tool_call_deltas_are_assembled(openai_client: OpenAI, clew_spans: SpanCapture) -> None:
+    pieces = _stream_tool_call(openai_client, "get_weather", {"city": {"type": "string"}})
     assert len(pieces) > 1  # really streamed in parts
     record = only_llm_span(clew_spans)
     (message,) = json.loads(record["attributes"]["gen_ai.output.messages"])
@@ -186,24 +184,8 @@ def test_secret_named_tool_arguments_are_redacted_in_a_stream(
     openai_client: OpenAI, clew_spans: SpanCapture
 ) -> None:
     # Text-only output skips the look for secret-named keys; tool arguments must not.
-    parameters = {"type": "object", "properties": {"api_key": {"type": "string"}}}
-    tools = [{"type": "function", "function": {"name": "login", "parameters": parameters}}]
-    chunks = list(
-        openai_client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=[{"role": "user", "content": "call login"}],
-            tools=tools,  # type: ignore[arg-type]
-            stream=True,
-        )
-    )
-    pieces = "".join(
-        tc.function.arguments or ""
-        for c in chunks
-        if c.choices
-        for tc in c.choices[0].delta.tool_calls or ()
-        if tc.function
-    )
-    secret = json.loads(pieces)["api_key"]
+    pieces = _stream_tool_call(openai_client, "login", {"api_key": {"type": "string"}})
+    secret = json.loads("".join(pieces))["api_key"]
     text = only_llm_span(clew_spans)["attributes"]["gen_ai.output.messages"]
     assert secret not in text
     (message,) = json.loads(text)

@@ -229,8 +229,9 @@ class ChatStreamState(StreamState):
                 text = getattr(choice, "text", None)
             if text:
                 slot.text.append(text)
-            if choice.finish_reason:
-                slot.finish_reason = choice.finish_reason
+            finish_reason = getattr(choice, "finish_reason", None)
+            if finish_reason:
+                slot.finish_reason = finish_reason
 
     def outcome(self, call: Call) -> Outcome:
         ordered = [self.choices[i] for i in sorted(self.choices)]
