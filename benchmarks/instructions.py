@@ -49,22 +49,8 @@ TARGET_RATIO = {False: 100 / 130, True: 120 / 150}
 
 def child(name: str, stream: bool, calls: int, replies: str) -> None:
     """In the process valgrind runs: instrument, warm up, then make ``calls`` calls."""
-    import httpx2
-    from openai import OpenAI
-
     plain, streamed = Path(replies, "plain").read_bytes(), Path(replies, "stream").read_bytes()
-
-    def handle(request: httpx2.Request) -> httpx2.Response:
-        if stream:
-            return httpx2.Response(
-                200, content=streamed, headers={"content-type": "text/event-stream"}
-            )
-        return httpx2.Response(200, content=plain, headers={"content-type": "application/json"})
-
-    http_client = httpx2.Client(transport=httpx2.MockTransport(handle))
-    client = OpenAI(
-        base_url="http://127.0.0.1:9/v1", api_key="sk-bench", max_retries=0, http_client=http_client
-    )
+    client = timing.replying_clients("http://127.0.0.1:9/v1", plain, streamed)()
     for _ in range(WARMUP):  # the SDK's lazily imported modules, before instrumenting
         timing._call(client, stream)
     if name != "bare":

@@ -221,10 +221,13 @@ def _recorded(base_url: str) -> tuple[bytes, bytes]:
 
 
 def _client_factory(base_url: str) -> Callable[[], Any]:
+    return replying_clients(base_url, *_recorded(base_url))
+
+
+def replying_clients(base_url: str, plain: bytes, stream: bytes) -> Callable[[], Any]:
+    """Makes ``openai`` clients that get ``plain`` or ``stream`` (by the request) in process."""
     import httpx2
     from openai import OpenAI
-
-    plain, stream = _recorded(base_url)
 
     def handle(request: httpx2.Request) -> httpx2.Response:
         if b'"stream":true' in request.content or b'"stream": true' in request.content:
