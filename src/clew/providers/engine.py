@@ -296,10 +296,11 @@ class Call:
         if usage is None:
             live.set_attribute(a.CLEW_COST_ERROR, "no usage reported")
             return
-        live.update_attributes(usage.attributes())
-        live.update_attributes(
+        attrs = usage.attributes()
+        attrs.update(
             cost_of(usage, model, self.endpoint.provider, outcome.reported_cost).attributes()
         )
+        live.update_attributes(attrs)
 
     def __del__(self) -> None:
         # A stream or raw response dropped before it ended: the span ends now.
