@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 
 from clew import attributes as a
-from clew.exporters.records import span_to_record
-from clew.tracer.ids import ClewIdGenerator, root_trace_id_of
+from clew.log_record import root_trace_id_of, span_to_record
+from clew.tracer.id_generator import ClewIdGenerator
 
 
 class SpanFactory:

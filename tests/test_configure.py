@@ -14,9 +14,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import clew
+from clew import setup
 from clew.config import load_config
 from clew.exporters.memory import MemorySpanExporter
-from clew.tracer import runtime
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_memory_exporter_by_name() -> None:
     clew.configure(exporter="memory")
     with clew.span("s"):
         pass
-    exporter = runtime.get_runtime().exporters["memory"]
+    exporter = setup.exporter("memory")
     assert isinstance(exporter, MemorySpanExporter)
     assert [r["name"] for r in exporter.records()] == ["s"]
 
@@ -135,7 +135,7 @@ with tracer.start_as_current_span("app-request"):
         with tracer.start_as_current_span("http-call"):
             pass
 names = sorted(s.name for s in theirs.get_finished_spans())
-ours = clew.tracer.runtime.get_runtime().exporters["memory"].records()
+ours = clew.setup.exporter("memory").records()
 by_name = {s.name: s for s in theirs.get_finished_spans()}
 assert by_name["clew-step"].parent.span_id == by_name["app-request"].context.span_id
 assert by_name["http-call"].parent.span_id == by_name["clew-step"].context.span_id

@@ -17,6 +17,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from clew import setup as _setup
 from clew.errors import ClewError, ConfigurationError, StoreError
 from clew.providers import (
     Instrumentation,
@@ -25,16 +26,15 @@ from clew.providers import (
     instrument_openai,
     wrap_openai_client,
 )
-from clew.tracer import runtime as _runtime
-from clew.tracer.decorator import trace
-from clew.tracer.live import LiveSpan
-from clew.tracer.span import (
+from clew.tracer.current import (
     current_span,
     get_current_trace_id,
     get_root_trace_id,
-    span,
     trace_insert,
 )
+from clew.tracer.decorator import trace
+from clew.tracer.live import LiveSpan
+from clew.tracer.span_block import span
 from clew.tracer.threads import ThreadInstrumentation, instrument_threads, wrap
 
 __version__ = "0.1.0"
@@ -110,12 +110,12 @@ def configure(
         "max_value_bytes": max_value_bytes,
         "jsonl_path": jsonl_path,
     }
-    _runtime.configure(**arguments)
+    _setup.configure(**arguments)
 
 
 def flush(timeout: float = 5.0) -> bool:
     """Export every finished span now. Returns False if that took longer than ``timeout`` s."""
-    return _runtime.flush(timeout)
+    return _setup.flush(timeout)
 
 
 def stats() -> dict[str, dict[str, Any]]:
@@ -128,9 +128,9 @@ def stats() -> dict[str, dict[str, Any]]:
         >>> clew.stats()  # doctest: +SKIP
         {'sqlite': {'enqueued': 12, 'exported': 12, 'dropped': 0, 'failed': 0, ...}}
     """
-    return _runtime.stats()
+    return _setup.stats()
 
 
 def shutdown(timeout: float = 5.0) -> None:
     """Flush and stop the exporters, within ``timeout`` seconds. ``configure()`` starts again."""
-    _runtime.shutdown(timeout)
+    _setup.shutdown(timeout)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+INSTRUMENTATION_SCOPE: Final = "clew"  # the instrumentation scope (tracer name) of clew's spans
+
 # --- clew's own fields (seed log fields) -------------------------------------------------
 CLEW_INPUTS: Final = "clew.inputs"  # JSON text of the bound arguments
 CLEW_OUTPUT: Final = "clew.output"  # JSON text of the return value

@@ -21,9 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
 
+from clew.config import load_config
 from clew.errors import ClewError
 from clew.render import format_cost, format_duration, format_tokens, render_tree
-from clew.store.sqlite import DEFAULT_STORE_PATH, TraceStore
+from clew.store.sqlite import TraceStore
 
 __all__ = ["COMMANDS", "build_parser", "main", "store_path"]
 
@@ -39,8 +40,7 @@ def store_path(given: str | None) -> Path:
     """The store to read: ``--store``, else ``$CLEW_STORE``, else ``.clew/traces.db``."""
     if given:
         return Path(given)
-    from_env = os.environ.get("CLEW_STORE")
-    return Path(from_env) if from_env else DEFAULT_STORE_PATH
+    return load_config().store_path
 
 
 def _positive_int(text: str) -> int:

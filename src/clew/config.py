@@ -1,33 +1,78 @@
 """clew's one validated configuration, built from ``configure()`` arguments and the environment.
 
-Arguments win over environment variables. A bad argument raises
-:class:`~clew.errors.ConfigurationError`; a bad environment value is logged and ignored, so a
-typo in a deployment's environment never takes the application down.
+Arguments win over environment variables (:mod:`clew.environment` lists them all). A bad
+argument raises :class:`~clew.errors.ConfigurationError`; a bad environment value is logged
+and ignored, so a typo in a deployment's environment never takes the application down.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from clew.environment import VARIABLES, Variable
 from clew.errors import ConfigurationError
 
-logger = logging.getLogger("clew")
+__all__ = ["Config", "ExportConfig", "HttpConfig", "OtlpConfig", "load_config"]
 
-EXPORTER_NAMES = ("sqlite", "console", "jsonl", "memory", "none", "otlp", "http")
+logger = logging.getLogger(__name__)
+
 DEFAULT_STORE_PATH = Path(".clew") / "traces.db"
 DEFAULT_JSONL_PATH = Path(".clew") / "traces.jsonl"
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
 MIN_MAX_VALUE_BYTES = 256
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExportConfig(BaseModel):
+    """How every export pipeline queues, batches, retries to disk and ends."""
+
+    model_config = _FROZEN
+
+    max_queue_size: int = Field(default=2048, ge=1)  # OTEL_BSP_MAX_QUEUE_SIZE
+    max_batch_size: int = Field(default=512, ge=1)  # OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+    schedule_delay: float = Field(default=1.0, gt=0)  # seconds; OTEL_BSP_SCHEDULE_DELAY is ms
+    spill_dir: Path | None = None
+    spill_max_bytes: int = Field(default=128 * 1024 * 1024, ge=1)
+    exit_timeout: float = Field(default=2.0, ge=0)
+
+
+class HttpConfig(BaseModel):
+    """The ``http`` exporter's backend (``CLEW_HTTP_*``)."""
+
+    model_config = _FROZEN
+
+    endpoint: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class OtlpConfig(BaseModel):
+    """What the standard ``OTEL_EXPORTER_OTLP_*`` variables say; None where they are unset.
+
+    ``traces_endpoint`` is used as is; ``endpoint`` is a base URL (``/v1/traces`` is appended
+    for HTTP). The ``…_TRACES_…`` variant of each variable wins over the generic one.
+    """
+
+    model_config = _FROZEN
+
+    endpoint: str | None = None
+    traces_endpoint: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float | None = Field(default=None, gt=0)
+    compression: str | None = Field(default=None, pattern="^(gzip|none)$")
+    protocol: str | None = Field(default=None, pattern="^(http/protobuf|grpc)$")
+    certificate_file: str | None = None
+    client_certificate_file: str | None = None
+    client_key_file: str | None = None
+    insecure: bool | None = None
 
 
 class Config(BaseModel):
@@ -42,17 +87,24 @@ class Config(BaseModel):
     store_path: Path = DEFAULT_STORE_PATH
     jsonl_path: Path = DEFAULT_JSONL_PATH
     max_value_bytes: int = Field(default=DEFAULT_MAX_VALUE_BYTES, ge=MIN_MAX_VALUE_BYTES)
-    spill_dir: Path | None = None
+    strict: bool = False
+    fixtures_dir: Path | None = None
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    otlp: OtlpConfig = Field(default_factory=OtlpConfig)
 
     @field_validator("exporters")
     @classmethod
     def _known_exporters(
-        cls, value: tuple[str | SpanExporter, ...]
+        cls, value: tuple[str | SpanExporter, ...], info: ValidationInfo
     ) -> tuple[str | SpanExporter, ...]:
+        known: Collection[str] | None = (info.context or {}).get("exporters")
+        if known is None:  # no registry given: the setup module checks names when it builds
+            return value
         for item in value:
-            if isinstance(item, str) and item not in EXPORTER_NAMES:
+            if isinstance(item, str) and item not in known:
                 raise ValueError(
-                    f"unknown exporter {item!r}; choose from {', '.join(EXPORTER_NAMES)}"
+                    f"unknown exporter {item!r}; choose from {', '.join(known)}"
                     " or pass an OpenTelemetry SpanExporter instance"
                 )
         return value
@@ -71,87 +123,86 @@ def _parse_exporters(value: str | SpanExporter | Sequence[str | SpanExporter]) -
     )
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
+def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    nested: dict[str, Any] = {path[-1]: value}
+    for key in reversed(path[:-1]):
+        nested = {key: nested}
+    return nested
 
 
-def _environment(env: Mapping[str, str]) -> dict[str, Any]:
-    """Settings found in ``env``, each checked on its own; bad ones are logged and skipped."""
-    found: dict[str, Any] = {}
-    readers: list[tuple[str, str, Any]] = [
-        ("CLEW_PROJECT", "project", str.strip),
-        ("CLEW_EXPORTER", "exporters", _parse_exporters),
-        ("CLEW_SAMPLE_RATE", "sample_rate", float),
-        ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "capture_content", _parse_bool),
-        ("CLEW_CAPTURE_CONTENT", "capture_content", _parse_bool),  # wins over the OTel one
-        ("CLEW_STORE", "store_path", Path),
-        ("CLEW_JSONL", "jsonl_path", Path),
-        ("CLEW_MAX_VALUE_BYTES", "max_value_bytes", int),
-        ("CLEW_SPILL_DIR", "spill_dir", Path),
-    ]
-    for var, field, parse in readers:
-        raw = env.get(var)
-        if raw is None or raw.strip() == "":
-            continue
-        try:
-            value = parse(raw)
-            Config(**{field: value})  # validate this one field alone
-        except (ValueError, ValidationError, ConfigurationError) as exc:
-            logger.warning("clew: ignoring %s=%r: %s", var, raw, _first_error(exc))
-            continue
-        found[field] = value
-    otlp_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    )
-    if "exporters" not in found and otlp_endpoint:
-        found["exporters"] = ("sqlite", "otlp")  # a collector is configured: send there too
-    return found
+def _put(into: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        into = into.setdefault(key, {})
+    into[path[-1]] = value  # a later variable replaces the value, dicts included
 
 
 def _first_error(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        return str(err.get("msg", exc))
+        return str(exc.errors()[0].get("msg", exc))
     return str(exc)
+
+
+def _read(variable: Variable, env: Mapping[str, str], context: dict[str, Any]) -> Any:
+    """The variable's value, checked on its own; None (and a warning) when it is bad."""
+    try:
+        value = variable.read(env)
+        if value is not None:
+            Config.model_validate(_nest(variable.field, value), context=context)
+        return value
+    except (ValueError, ValidationError) as exc:
+        shown = "<hidden>" if variable.secret else repr(env.get(variable.name))
+        reason = "not a valid value" if variable.secret else _first_error(exc)
+        logger.warning("clew: ignoring %s=%s: %s", variable.name, shown, reason)
+        return None
+
+
+def _environment(env: Mapping[str, str], context: dict[str, Any]) -> dict[str, Any]:
+    """Settings found in ``env``, each checked on its own; bad ones are logged and skipped."""
+    found: dict[str, Any] = {}
+    for variable in VARIABLES:
+        value = _read(variable, env, context)
+        if value is not None:
+            _put(found, variable.field, value)
+    otlp = found.get("otlp", {})
+    if "exporters" not in found and (otlp.get("endpoint") or otlp.get("traces_endpoint")):
+        found["exporters"] = ("sqlite", "otlp")  # a collector is configured: send there too
+    return found
 
 
 def load_config(
     *,
     env: Mapping[str, str] | None = None,
-    base: Config | None = None,
+    exporters: Collection[str] | None = None,
     **arguments: Any,
 ) -> Config:
     """Build a :class:`Config` from ``arguments`` (None means "not given") over the environment.
 
     Args:
         env: the environment to read; ``os.environ`` by default.
-        base: settings already in force; arguments not given keep their value from here
-            (environment values are read only when there is no base).
+        exporters: the exporter names that exist (the setup module's registry); names are
+            not checked when None.
         **arguments: the keyword arguments of :func:`clew.configure`.
 
     Raises:
         ConfigurationError: an argument is invalid; the message says which and why.
+
+    Example:
+        >>> load_config(env={"CLEW_SAMPLE_RATE": "0.25"}).sample_rate
+        0.25
     """
     given = {k: v for k, v in arguments.items() if v is not None}
     if "exporter" in given:
         given["exporters"] = _parse_exporters(given.pop("exporter"))
-    if "store_path" in given:
-        given["store_path"] = Path(given["store_path"])
-    if "jsonl_path" in given:
-        given["jsonl_path"] = Path(given["jsonl_path"])
+    for key in ("store_path", "jsonl_path"):
+        if key in given:
+            given[key] = Path(given[key])
     if isinstance(given.get("sample_rate"), bool) or isinstance(given.get("max_value_bytes"), bool):
         raise ConfigurationError("sample_rate and max_value_bytes take numbers, not booleans")
-    settings: dict[str, Any] = (
-        base.model_dump() if base is not None else _environment(os.environ if env is None else env)
-    )
+    context = {"exporters": exporters} if exporters is not None else {}
+    settings = _environment(os.environ if env is None else env, context)
     settings.update(given)
     try:
-        return Config(**settings)
+        return Config.model_validate(settings, context=context)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"

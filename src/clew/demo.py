@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
 import clew
+from clew.errors import ClewError
 from clew.providers import instrument_openai
 
 __all__ = ["run_demo"]
@@ -120,8 +120,8 @@ def _openai_client(live: bool) -> Iterator[Any]:
 
 
 def _stored_records(root_trace_id: str) -> list[dict[str, Any]]:
+    from clew.setup import store_path
     from clew.store.sqlite import TraceStore
-    from clew.tracer.runtime import store_path
 
     with TraceStore(store_path()) as store:
         return store.get_trace(root_trace_id)
@@ -157,14 +157,17 @@ def run_demo(argv: list[str], out: TextIO | None = None) -> int:
         "--live", action="store_true", help="call the real OpenAI API (needs OPENAI_API_KEY)"
     )
     args = parser.parse_args(argv)
-    if args.live and not os.environ.get("OPENAI_API_KEY"):
-        out.write("clew demo --live needs OPENAI_API_KEY; without --live it runs offline.\n")
-        return 2
     try:
-        import openai  # noqa: F401
+        import openai
     except ImportError:
         out.write("clew demo needs the openai package: pip install openai\n")
         return 2
+    if args.live:
+        try:
+            openai.OpenAI().close()  # the SDK reads OPENAI_API_KEY and refuses without it
+        except openai.OpenAIError:
+            out.write("clew demo --live needs OPENAI_API_KEY; without --live it runs offline.\n")
+            return 2
     clew.configure(project="clew-demo")
     where = "the OpenAI API" if args.live else "clew's fake OpenAI server (no key needed)"
     out.write(f"clew demo: a support bot answering one question, through {where}\n")
@@ -175,7 +178,7 @@ def run_demo(argv: list[str], out: TextIO | None = None) -> int:
     clew.flush()
     try:
         records = _stored_records(root_trace_id)
-    except Exception as exc:
+    except ClewError as exc:
         out.write(f"(could not read the local store: {exc})\n")
         records = []
     if records:

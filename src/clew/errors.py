@@ -1,6 +1,31 @@
-"""clew's exception types. Public calls raise these, with a message that says what to do."""
+"""clew's exception types, and the one path a failure inside clew takes.
+
+Public calls raise :class:`ClewError` subclasses with a message that says what to do.
+
+Instrumentation, processors and exporters never raise into the user's code: a failure inside
+clew is handed to :func:`internal_error`, which logs it and lets the user's call go on
+untraced. Under pytest (the ``clew`` pytest plugin turns it on) and with ``CLEW_STRICT=1`` it
+raises :class:`InternalError` instead, so a bug inside clew fails the test that found it
+rather than leaving a log line nobody reads.
+"""
 
 from __future__ import annotations
+
+import logging
+import sys
+
+__all__ = [
+    "ClewError",
+    "ConfigurationError",
+    "ExportError",
+    "InternalError",
+    "PermanentExportError",
+    "RetryableExportError",
+    "StoreError",
+    "internal_error",
+    "is_strict",
+    "set_strict",
+]
 
 
 class ClewError(Exception):
@@ -13,3 +38,99 @@ class ConfigurationError(ClewError, ValueError):
 
 class StoreError(ClewError):
     """The local trace store is missing, unreadable, or does not hold the asked-for trace."""
+
+
+class InternalError(ClewError):
+    """A failure inside clew, raised only in strict mode (under pytest, ``CLEW_STRICT=1``).
+
+    Its ``__cause__`` is the original exception. Code that guards a boundary with foreign code
+    (a third-party exporter, a user's object) lets this one through.
+    """
+
+
+class ExportError(ClewError):
+    """A batch could not be delivered. Raised by exporters, caught by the export pipeline only."""
+
+
+class RetryableExportError(ExportError):
+    """A failure worth retrying: connection error, timeout, 408, 429, 5xx.
+
+    Args:
+        message: what went wrong, safe to log (never includes request headers).
+        retry_after: seconds the backend asked us to wait (``Retry-After``), if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentExportError(ExportError):
+    """A failure that retrying cannot fix (a 4xx other than 408/429, a payload the backend
+    rejects). The message carries the backend's own explanation, safe to log."""
+
+
+class SerializationHazard(Exception):
+    """Inside the serializer: a value the fast path must not hand to ``pydantic_core``."""
+
+
+class SerializationFull(BaseException):
+    """Inside the serializer's walker: the output budget is spent (not an error)."""
+
+
+class _Mode:
+    """Whether internal errors raise: set by configuration and by the pytest plugin."""
+
+    configured = False
+    testing = False
+
+
+def set_strict(*, configured: bool | None = None, testing: bool | None = None) -> None:
+    """Turn strict mode on or off, from configuration (``CLEW_STRICT``) or for a test run.
+
+    Strict mode is on when either is on.
+    """
+    if configured is not None:
+        _Mode.configured = configured
+    if testing is not None:
+        _Mode.testing = testing
+
+
+def is_strict() -> bool:
+    """True when :func:`internal_error` raises instead of logging."""
+    return _Mode.configured or _Mode.testing
+
+
+def internal_error(logger: logging.Logger, what: str, *args: object) -> None:
+    """Handle the exception being handled as a failure inside clew.
+
+    Call it from an ``except`` block. In production it logs ``what`` (a ``%``-format with
+    ``args``) with the traceback and returns, so the caller can carry on without clew. In
+    strict mode it raises :class:`InternalError` from the exception instead. An
+    :class:`InternalError` raised further down (strict mode) goes on unchanged.
+
+    Example:
+        >>> import logging
+        >>> set_strict(configured=True)
+        >>> try:
+        ...     {}["missing"]
+        ... except KeyError:
+        ...     internal_error(logging.getLogger("demo"), "reading %s failed", "a dict")
+        Traceback (most recent call last):
+        ...
+        clew.errors.InternalError: reading a dict failed
+        >>> set_strict(configured=False)
+    """
+    exc = sys.exc_info()[1]
+    if isinstance(exc, InternalError):
+        raise exc
+    if _Mode.configured or _Mode.testing:
+        raise InternalError(what % args if args else what) from exc
+    logger.error("clew: %s (a bug in clew; your code goes on)", what % args, exc_info=True)
+
+
+def reraise_internal(exc: BaseException) -> None:
+    """Raise ``exc`` again when it is an :class:`InternalError`: for a boundary with foreign
+    code that otherwise turns every failure into a result."""
+    if isinstance(exc, InternalError):
+        raise exc

@@ -173,7 +173,7 @@ def render_tree(records: Iterable[Record]) -> str:
         total: 3 spans · 1.23 s · 1,200 → 56 tokens · $0.0012 · ✓
 
     Args:
-        records: span records (:func:`clew.exporters.records.span_to_record`), of one or more
+        records: span records (:func:`clew.log_record.span_to_record`), of one or more
             traces, in any order.
 
     Returns:

@@ -6,19 +6,25 @@ import logging
 
 import pytest
 
+from clew.config import load_config
+from clew.environment import parse_headers
 from clew.errors import ConfigurationError
-from clew.exporters._env import parse_headers, redact_url
 from clew.exporters._transport import parse_retry_after
-from clew.exporters.otlp import (
-    OtlpHttpSettings,
-    OtlpHttpSpanExporter,
-    create_otlp_exporter,
-    resolve_protocol,
-)
+from clew.exporters._urls import redact_url
+from clew.exporters.otlp import OtlpHttpSettings, OtlpHttpSpanExporter, create_otlp_exporter
+from clew.setup import create_exporter
+
+
+def _http_settings() -> OtlpHttpSettings:
+    """The settings of the ``otlp`` exporter ``configure()`` builds from the environment."""
+    exporter = create_exporter("otlp")
+    assert isinstance(exporter, OtlpHttpSpanExporter)
+    exporter.shutdown()
+    return exporter.settings
 
 
 def test_default_endpoint_is_local_collector(clean_otlp_env: pytest.MonkeyPatch) -> None:
-    settings = OtlpHttpSettings.resolve()
+    settings = _http_settings()
     assert settings.endpoint == "http://localhost:4318/v1/traces"
     assert (settings.timeout, settings.compression) == (10.0, "none")
 
@@ -38,23 +44,26 @@ def test_base_endpoint_gets_the_traces_path(
     clean_otlp_env: pytest.MonkeyPatch, base: str, expected: str
 ) -> None:
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base)
-    assert OtlpHttpSettings.resolve().endpoint == expected
+    assert _http_settings().endpoint == expected
 
 
 def test_traces_endpoint_is_used_as_is_and_wins(clean_otlp_env: pytest.MonkeyPatch) -> None:
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318")
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:9999/custom")
-    assert OtlpHttpSettings.resolve().endpoint == "http://traces:9999/custom"
-    assert OtlpHttpSettings.resolve(endpoint="http://arg/x").endpoint == "http://arg/x"
+    assert _http_settings().endpoint == "http://traces:9999/custom"
+    assert OtlpHttpSettings.create(endpoint="http://arg/x").endpoint == "http://arg/x"
 
 
-def test_traces_headers_replace_generic_ones_and_arguments_override(
-    clean_otlp_env: pytest.MonkeyPatch,
-) -> None:
+def test_traces_headers_replace_generic_ones(clean_otlp_env: pytest.MonkeyPatch) -> None:
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "a=generic,b=generic")
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "A=tr%20aces")
-    headers = OtlpHttpSettings.resolve(headers={"X-Arg": "1"}).headers
+    headers = _http_settings().headers
     assert headers["a"] == "tr aces" and "b" not in headers
+    assert headers["content-type"] == "application/x-protobuf"
+
+
+def test_argument_headers_join_the_defaults() -> None:
+    headers = OtlpHttpSettings.create(headers={"X-Arg": "1"}).headers
     assert headers["x-arg"] == "1"
     assert headers["content-type"] == "application/x-protobuf"
 
@@ -63,7 +72,7 @@ def test_timeout_and_compression_from_env(clean_otlp_env: pytest.MonkeyPatch) ->
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "3")
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2.5")
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP")
-    settings = OtlpHttpSettings.resolve()
+    settings = _http_settings()
     assert (settings.timeout, settings.compression) == (2.5, "gzip")
 
 
@@ -74,19 +83,25 @@ def test_bad_env_values_are_logged_and_fall_back(
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli")
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
     with caplog.at_level(logging.WARNING):
-        settings = OtlpHttpSettings.resolve()
-        assert resolve_protocol() == "http/protobuf"
+        otlp = load_config().otlp
+        settings = _http_settings()
+    assert (otlp.timeout, otlp.compression, otlp.protocol) == (None, None, None)
     assert (settings.timeout, settings.compression) == (10.0, "none")
-    assert len(caplog.records) == 3
+    warned = {r.getMessage().split("=")[0] for r in caplog.records}
+    assert warned == {
+        "clew: ignoring OTEL_EXPORTER_OTLP_TIMEOUT",
+        "clew: ignoring OTEL_EXPORTER_OTLP_COMPRESSION",
+        "clew: ignoring OTEL_EXPORTER_OTLP_PROTOCOL",
+    }
 
 
 def test_bad_arguments_raise() -> None:
     with pytest.raises(ConfigurationError, match="compression"):
-        OtlpHttpSettings.resolve(compression="brotli")
+        OtlpHttpSettings.create(compression="brotli")
     with pytest.raises(ConfigurationError, match="protocol"):
         create_otlp_exporter(protocol="http/json")
     with pytest.raises(ConfigurationError, match="timeout"):
-        OtlpHttpSettings.resolve(timeout=0)
+        OtlpHttpSettings.create(timeout=0)
 
 
 def test_headers_never_appear_in_logs_or_repr(
@@ -97,13 +112,20 @@ def test_headers_never_appear_in_logs_or_repr(
     )
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://u:sk-secret-3@host:4318")
     with caplog.at_level(logging.DEBUG):
-        exporter = create_otlp_exporter()
+        exporter = create_exporter("otlp")
     assert isinstance(exporter, OtlpHttpSpanExporter)
     assert exporter.settings.headers["authorization"] == "Bearer sk-secret-1"
     shown = caplog.text + repr(exporter.settings) + exporter.target
     assert "sk-secret" not in shown
     assert "entry #2 in OTEL_EXPORTER_OTLP_HEADERS" in caplog.text
     exporter.shutdown()
+
+
+def test_timeouts_out_of_range_are_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        config = load_config(env={"CLEW_HTTP_TIMEOUT": "0", "OTEL_EXPORTER_OTLP_TIMEOUT": "-1"})
+    assert (config.http.timeout, config.otlp.timeout) == (10.0, None)
+    assert len(caplog.records) == 2
 
 
 def test_header_format_matches_the_otlp_spec() -> None:

@@ -10,6 +10,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from clew.errors import ConfigurationError
 from clew.exporters.otlp import create_otlp_exporter
+from clew.setup import create_exporter
 
 from .conftest import Harness, assert_accounted, emit
 
@@ -32,7 +33,7 @@ def test_spans_arrive_intact_over_grpc(
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", grpc_receiver.endpoint)
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k%2C1")
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
-    exporter = create_otlp_exporter()
+    exporter = create_exporter("otlp")
     assert isinstance(exporter, OtlpGrpcSpanExporter)
     pipeline = harness.pipeline(exporter)
     tracer = harness.tracer(pipeline, service="grpc-svc")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from clew import attributes as a
+from clew.config import load_config
 from clew.errors import ConfigurationError
 from clew.exporters.http import create_http_exporter
-from clew.exporters.records import RECORD_FIELDS
+from clew.log_record import RECORD_FIELDS
+from clew.setup import create_exporter
 
 from .conftest import Harness, JsonReceiver, assert_accounted, emit
 
@@ -17,7 +19,8 @@ def test_records_arrive_as_gzip_json_with_configured_headers(
 ) -> None:
     clean_otlp_env.setenv("CLEW_HTTP_ENDPOINT", json_receiver.url)
     clean_otlp_env.setenv("CLEW_HTTP_HEADERS", "Authorization=Bearer%20tok,x-team=ml")
-    pipeline = harness.pipeline(create_http_exporter(project_name="bot"))
+    config = load_config().model_copy(update={"project": "bot"})
+    pipeline = harness.pipeline(create_exporter("http", config))
     tracer = harness.tracer(pipeline)
     with tracer.start_as_current_span("answer") as span:
         span.set_attribute(a.CLEW_TAGS, ("rag",))
@@ -48,7 +51,7 @@ def test_http_exporter_without_endpoint_says_what_to_set(
     clean_otlp_env: pytest.MonkeyPatch,
 ) -> None:
     with pytest.raises(ConfigurationError, match="CLEW_HTTP_ENDPOINT"):
-        create_http_exporter()
+        create_exporter("http")
 
 
 def test_http_exporter_rejects_a_non_http_url() -> None:

@@ -130,9 +130,9 @@ def test_request_is_protobuf_with_configured_headers(
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.url)
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s%3Dcret,x-team=ml")
     clean_otlp_env.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
-    from clew.exporters.otlp import create_otlp_exporter
+    from clew.setup import create_exporter
 
-    pipeline = harness.pipeline(create_otlp_exporter())
+    pipeline = harness.pipeline(create_exporter("otlp"))
     tracer = harness.tracer(pipeline)
     tracer.start_span("one").end()
     assert pipeline.flush(5.0)

@@ -11,6 +11,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+import clew
+from clew.config import load_config
 from clew.exporters.base import SpanExporterAdapter
 from clew.exporters.lifecycle import build_pipeline, flush_all, shutdown_all
 from clew.exporters.pipeline import ExportPipeline, RetryPolicy
@@ -123,21 +125,25 @@ def test_shutdown_all_delivers_what_is_queued(receiver: OtlpHttpReceiver) -> Non
         assert_accounted(pipeline, received=7)
 
 
-def test_build_pipeline_reads_the_batch_variables(
-    clean_otlp_env: pytest.MonkeyPatch, tmp_path: object
+def test_the_batch_variables_reach_the_pipelines_configure_builds(
+    clean_otlp_env: pytest.MonkeyPatch,
 ) -> None:
     clean_otlp_env.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "7")
     clean_otlp_env.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "3")
     clean_otlp_env.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    export = load_config().export
+    assert (export.max_queue_size, export.max_batch_size, export.schedule_delay) == (7, 3, 60.0)
     memory = InMemorySpanExporter()
-    pipeline = build_pipeline("memory", memory)
-    harness = Harness()
-    harness.pipelines.append(pipeline)
-    emit(harness.tracer(pipeline), 20)
-    stats = pipeline.stats()
+    clew.configure(exporter=memory)
+    for _ in range(20):
+        with clew.span("s"):
+            pass
+    stats = clew.stats()["InMemorySpanExporter"]
     assert stats["dropped"] >= 20 - 7 - 3
-    harness.close()
-    assert_accounted(pipeline, received=len(memory.get_finished_spans()))
+    assert clew.flush(5.0)
+    stats = clew.stats()["InMemorySpanExporter"]
+    assert stats["exported"] + stats["dropped"] == 20
+    assert len(memory.get_finished_spans()) == stats["exported"]
 
 
 def test_bad_arguments_raise_value_error() -> None:

@@ -16,8 +16,8 @@ import pytest
 from opentelemetry.sdk.trace import Span
 
 from clew.errors import StoreError
-from clew.exporters.records import RECORD_FIELDS
 from clew.exporters.sqlite import SqliteSpanExporter
+from clew.log_record import RECORD_FIELDS
 from clew.store import TraceStore
 from clew.store.schema import PAGE_SIZE, SCHEMA_VERSION
 from span_factory import SpanFactory, root_id

@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: one process per spill directory
     fcntl = None  # type: ignore[assignment]
 
-_logger = logging.getLogger("clew.exporters")
+_logger = logging.getLogger(__name__)
 _MAGIC = b"clew-spill 1 "
 _SUFFIX = ".spill"
 

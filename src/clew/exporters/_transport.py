@@ -26,9 +26,8 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
 
-from clew.errors import ConfigurationError
-from clew.exporters._env import redact_url
-from clew.exporters.base import PermanentExportError, RetryableExportError
+from clew.errors import ConfigurationError, PermanentExportError, RetryableExportError
+from clew.exporters._urls import redact_url
 
 COMPRESSIONS = ("none", "gzip", "deflate")
 _MAX_ERROR_BODY = 64 * 1024

@@ -24,31 +24,9 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from clew.errors import ClewError
+from clew.errors import RetryableExportError
 
 _logger = logging.getLogger(__name__)
-
-
-class ExportError(ClewError):
-    """A batch could not be delivered. Raised by exporters, caught by the pipeline only."""
-
-
-class RetryableExportError(ExportError):
-    """A failure worth retrying: connection error, timeout, 408, 429, 5xx.
-
-    Args:
-        message: what went wrong, safe to log (never includes request headers).
-        retry_after: seconds the backend asked us to wait (``Retry-After``), if it said.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentExportError(ExportError):
-    """A failure that retrying cannot fix (a 4xx other than 408/429, a payload the backend
-    rejects). The message carries the backend's own explanation, safe to log."""
 
 
 class PayloadExporter(ABC):

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from clew import attributes as a
-from clew.exporters.records import span_to_record
+from clew.log_record import span_to_record
 from clew.render import render_tree
 
 __all__ = ["ConsoleSpanExporter"]

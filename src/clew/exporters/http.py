@@ -1,10 +1,10 @@
 """The ``http`` exporter: clew's log records POSTed as a gzip-compressed JSON array.
 
-For teams with their own log backend. Each batch is one ``POST`` to ``CLEW_HTTP_ENDPOINT`` with
-``Content-Type: application/json`` and ``Content-Encoding: gzip``; the body is a JSON array of
-the records :func:`clew.exporters.records.span_to_record` makes (the same records as the
-``jsonl`` exporter). Headers come from ``CLEW_HTTP_HEADERS`` in the OTLP format
-(``Authorization=Bearer%20xyz,x-team=ml``) and are never logged. Failures are handled by the
+For teams with their own log backend. Each batch is one ``POST`` to the endpoint
+(``CLEW_HTTP_ENDPOINT``) with ``Content-Type: application/json`` and ``Content-Encoding:
+gzip``; the body is a JSON array of the records :func:`clew.log_record.span_to_record` makes
+(the same records as the ``jsonl`` exporter). Headers (``CLEW_HTTP_HEADERS``, in the OTLP
+format ``Authorization=Bearer%20xyz,x-team=ml``) are never logged. Failures are handled by the
 pipeline exactly as for OTLP: retried on connection errors, timeouts, 408, 429 and 5xx.
 """
 
@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from clew.errors import ConfigurationError
-from clew.exporters._env import env_float, first_env, merged_headers, parse_headers
+from clew.errors import ConfigurationError, PermanentExportError
 from clew.exporters._transport import HttpTransport
-from clew.exporters.base import PayloadExporter, PermanentExportError
-from clew.exporters.records import span_to_record
+from clew.exporters._urls import merged_headers
+from clew.exporters.base import PayloadExporter
+from clew.log_record import span_to_record
 
 HTTP_PAYLOAD_KIND = "clew.records/json"
 DEFAULT_TIMEOUT = 10.0
@@ -82,30 +82,20 @@ class HttpJsonExporter(PayloadExporter):
 
 def create_http_exporter(
     *,
-    endpoint: str | None = None,
+    endpoint: str | None,
     headers: Mapping[str, str] | None = None,
-    timeout: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
     project_name: str | None = None,
 ) -> HttpJsonExporter:
-    """The ``http`` exporter from arguments, else ``CLEW_HTTP_ENDPOINT``, ``CLEW_HTTP_HEADERS``
-    and ``CLEW_HTTP_TIMEOUT`` (seconds, default 10). Argument headers override the variable's.
+    """The ``http`` exporter (``clew.configure(exporter="http")`` passes the ``CLEW_HTTP_*``
+    settings).
 
     Raises:
         ConfigurationError: no endpoint, or a bad one.
     """
     if endpoint is None:
-        found = first_env("CLEW_HTTP_ENDPOINT")
-        if found is None:
-            raise ConfigurationError(
-                "the http exporter needs an endpoint: set CLEW_HTTP_ENDPOINT "
-                "(e.g. https://logs.example.com/ingest)"
-            )
-        endpoint = found[1]
-    env_headers = first_env("CLEW_HTTP_HEADERS")
-    resolved = merged_headers(
-        parse_headers(env_headers[1], source="CLEW_HTTP_HEADERS") if env_headers else None,
-        headers,
-    )
-    if timeout is None:
-        timeout = env_float("CLEW_HTTP_TIMEOUT", default=DEFAULT_TIMEOUT, minimum=0.001)
-    return HttpJsonExporter(endpoint, headers=resolved, timeout=timeout, project_name=project_name)
+        raise ConfigurationError(
+            "the http exporter needs an endpoint: set CLEW_HTTP_ENDPOINT "
+            "(e.g. https://logs.example.com/ingest)"
+        )
+    return HttpJsonExporter(endpoint, headers=headers, timeout=timeout, project_name=project_name)

@@ -14,7 +14,7 @@ import pydantic_core
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from clew.exporters.records import span_to_record
+from clew.log_record import span_to_record
 
 __all__ = ["JsonlSpanExporter"]
 
@@ -34,7 +34,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 class JsonlSpanExporter(SpanExporter):
     """Appends one JSON object per finished span to a file (JSON Lines).
 
-    Each line is the record of :func:`clew.exporters.records.span_to_record`. A batch is
+    Each line is the record of :func:`clew.log_record.span_to_record`. A batch is
     written with a single ``write`` to a file opened in append mode, so it is on disk (in the
     OS's cache) when :meth:`export` returns and lines from several threads or processes never
     interleave mid-line. Non-finite floats are written as ``null`` so every line is strict

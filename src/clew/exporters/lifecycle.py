@@ -4,7 +4,8 @@
 :func:`build_pipeline`, flushes or shuts them down together with :func:`flush_all` and
 :func:`shutdown_all` (one deadline for all, so a hung backend cannot eat another exporter's
 time), and calls :func:`install_exit_flush` once so spans still queued at interpreter exit are
-delivered within ``CLEW_EXIT_TIMEOUT`` seconds (default 2), or spilled, and exit never hangs.
+delivered within the exit timeout (``CLEW_EXIT_TIMEOUT``, default 2 s), or spilled, and exit
+never hangs. Settings come as arguments: the setup module reads them from the configuration.
 """
 
 from __future__ import annotations
@@ -18,17 +19,12 @@ from time import monotonic
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from clew.exporters._env import env_float, env_int
+from clew.errors import internal_error
 from clew.exporters.base import PayloadExporter, SpanExporterAdapter
 from clew.exporters.pipeline import ExportPipeline, RetryPolicy, spill_subdir
 
-_logger = logging.getLogger("clew.exporters")
+_logger = logging.getLogger(__name__)
 DEFAULT_EXIT_TIMEOUT = 2.0
-
-
-def exit_timeout() -> float:
-    """``CLEW_EXIT_TIMEOUT`` in seconds (default 2); a bad value is logged and ignored."""
-    return env_float("CLEW_EXIT_TIMEOUT", default=DEFAULT_EXIT_TIMEOUT)
 
 
 def build_pipeline(
@@ -36,30 +32,32 @@ def build_pipeline(
     exporter: PayloadExporter | SpanExporter | SpanExporterAdapter,
     *,
     spill_dir: str | os.PathLike[str] | None = None,
-    spill_max_bytes: int | None = None,
-    max_queue_size: int | None = None,
+    spill_max_bytes: int = 128 * 1024 * 1024,
+    max_queue_size: int = 2048,
     max_queue_bytes: int = 32 * 1024 * 1024,
-    max_batch_size: int | None = None,
-    schedule_delay: float | None = None,
+    max_batch_size: int = 512,
+    schedule_delay: float = 1.0,
     retry: RetryPolicy | None = None,
-    shutdown_timeout: float | None = None,
+    shutdown_timeout: float = DEFAULT_EXIT_TIMEOUT,
 ) -> ExportPipeline:
-    """An export pipeline for ``exporter``, defaults taken from the environment.
+    """An export pipeline for ``exporter``, spilling into its own folder of ``spill_dir``.
+
+    The defaults are those of :class:`clew.config.ExportConfig` (where the environment's
+    ``OTEL_BSP_*``, ``CLEW_SPILL_*`` and ``CLEW_EXIT_TIMEOUT`` end up).
 
     Args:
         name: the exporter's name (``"otlp"``, ``"sqlite"`` …): logs, thread, spill subfolder.
         exporter: a payload exporter or any OpenTelemetry ``SpanExporter``.
-        spill_dir: the shared spill directory (``CLEW_SPILL_DIR``); this exporter spills into
-            its own ``spill_dir/<name>``. Ignored for exporters without payloads.
-        spill_max_bytes: cap of this exporter's spill folder (``CLEW_SPILL_MAX_BYTES``,
-            default 128 MiB).
-        max_queue_size: ``OTEL_BSP_MAX_QUEUE_SIZE`` or 2048.
+        spill_dir: the shared spill directory; this exporter spills into its own
+            ``spill_dir/<name>``. Ignored for exporters without payloads.
+        spill_max_bytes: cap of this exporter's spill folder.
+        max_queue_size: spans waiting at most.
         max_queue_bytes: approximate memory cap of the queue.
-        max_batch_size: ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` or 512.
-        schedule_delay: seconds; ``OTEL_BSP_SCHEDULE_DELAY`` (milliseconds) or 1 s.
+        max_batch_size: spans per export.
+        schedule_delay: seconds a partial batch waits.
         retry: the retry policy (default: 0.5 s to 15 s backoff within 30 s per batch).
         shutdown_timeout: for a ``shutdown()`` without a timeout, as the SDK's own exit hook
-            calls it; default ``CLEW_EXIT_TIMEOUT``.
+            calls it.
 
     Raises:
         ValueError: a bad argument.
@@ -74,20 +72,17 @@ def build_pipeline(
     payload = isinstance(exporter, PayloadExporter)
     if spill_dir is not None and not payload:
         _logger.debug("clew: exporter %r has no payloads to spill", name)
-    if schedule_delay is None:
-        schedule_delay = env_float("OTEL_BSP_SCHEDULE_DELAY", default=1000.0, minimum=1.0) / 1000
     return ExportPipeline(
         exporter,
         name=name,
-        max_queue_size=max_queue_size or env_int("OTEL_BSP_MAX_QUEUE_SIZE", default=2048),
+        max_queue_size=max_queue_size,
         max_queue_bytes=max_queue_bytes,
-        max_batch_size=max_batch_size or env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", default=512),
+        max_batch_size=max_batch_size,
         schedule_delay=schedule_delay,
         retry=retry,
         spill_dir=spill_subdir(spill_dir, name) if spill_dir is not None and payload else None,
-        spill_max_bytes=spill_max_bytes
-        or env_int("CLEW_SPILL_MAX_BYTES", default=128 * 1024 * 1024),
-        shutdown_timeout=exit_timeout() if shutdown_timeout is None else shutdown_timeout,
+        spill_max_bytes=spill_max_bytes,
+        shutdown_timeout=shutdown_timeout,
     )
 
 
@@ -114,7 +109,7 @@ def shutdown_all(pipelines: Iterable[ExportPipeline], timeout: float) -> None:
 def install_exit_flush(
     pipelines: Callable[[], Iterable[ExportPipeline]],
     *,
-    timeout: float | None = None,
+    timeout: float = DEFAULT_EXIT_TIMEOUT,
 ) -> Callable[[], None]:
     """At interpreter exit, shut ``pipelines()`` down within ``timeout`` seconds.
 
@@ -125,12 +120,12 @@ def install_exit_flush(
 
     Args:
         pipelines: called at exit, returns the pipelines to shut down.
-        timeout: seconds; default ``CLEW_EXIT_TIMEOUT`` read now (2 when unset).
+        timeout: seconds (the configuration's ``export.exit_timeout``).
 
     Returns:
         A function that unregisters the hook (for ``clew.shutdown()`` and tests).
     """
-    seconds = exit_timeout() if timeout is None else timeout
+    seconds = timeout
     done = threading.Event()
 
     def flush_at_exit() -> None:
@@ -140,7 +135,7 @@ def install_exit_flush(
         try:
             shutdown_all(pipelines(), seconds)
         except Exception:
-            _logger.exception("clew: flushing spans at exit failed")
+            internal_error(_logger, "flushing spans at exit failed")
 
     def uninstall() -> None:
         done.set()

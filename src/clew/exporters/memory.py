@@ -6,7 +6,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from clew.exporters.records import span_to_record
+from clew.log_record import span_to_record
 
 
 class MemorySpanExporter(InMemorySpanExporter):

@@ -1,18 +1,11 @@
 """OTLP export: HTTP/protobuf by default, gRPC with the ``grpc`` extra.
 
-Configured exactly like OpenTelemetry's official Python exporters, from the same variables:
-
-- ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (used as is) or ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the
-  base URL: ``/v1/traces`` is appended); default ``http://localhost:4318/v1/traces``;
-- ``OTEL_EXPORTER_OTLP_TRACES_HEADERS`` or else ``OTEL_EXPORTER_OTLP_HEADERS``
-  (``k=v,k=v``, values URL-encoded);
-- ``OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`` or ``OTEL_EXPORTER_OTLP_TIMEOUT``, in seconds as the
-  Python SDK reads it (default 10);
-- ``OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`` or ``OTEL_EXPORTER_OTLP_COMPRESSION``
-  (``gzip``, ``deflate``, ``none``);
-- ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` or ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``http/protobuf``,
-  or ``grpc``: see :mod:`clew.exporters.otlp_grpc`);
-- ``OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE``, ``…_CLIENT_CERTIFICATE``, ``…_CLIENT_KEY``.
+Configured like OpenTelemetry's official Python exporters, from the same variables
+(``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``…_HEADERS``, ``…_TIMEOUT`` in seconds as the
+Python SDK reads it, ``…_COMPRESSION``, ``…_PROTOCOL``, ``…_CERTIFICATE``,
+``…_CLIENT_CERTIFICATE``, ``…_CLIENT_KEY``) with the same precedence: they are read by
+:mod:`clew.config` (:class:`~clew.config.OtlpConfig`) and handed to
+:func:`create_otlp_exporter` by the setup module. Here every setting is an argument.
 
 Why not wrap the official ``OTLPSpanExporter``: the payload is made by the official encoder
 (``encode_spans(spans).SerializePartialToString()`` from
@@ -42,24 +35,20 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace import ReadableSpan
 
-from clew.errors import ConfigurationError
-from clew.exporters._env import env_float, first_env, merged_headers, parse_headers, redact_url
+from clew.errors import ConfigurationError, PermanentExportError
 from clew.exporters._protowire import status_message
 from clew.exporters._sizing import ThrottledLog
 from clew.exporters._transport import COMPRESSIONS, HttpTransport, text_excerpt
-from clew.exporters.base import PayloadExporter, PermanentExportError
+from clew.exporters._urls import merged_headers, redact_url
+from clew.exporters.base import PayloadExporter
 
-_logger = logging.getLogger("clew.exporters")
+_logger = logging.getLogger(__name__)
 
 OTLP_PAYLOAD_KIND = "otlp.traces/protobuf"
 DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
 TRACES_PATH = "v1/traces"
 DEFAULT_TIMEOUT = 10.0
 PROTOCOLS = ("http/protobuf", "grpc")
-
-
-def _env_pair(suffix: str) -> tuple[str, str]:
-    return f"OTEL_EXPORTER_OTLP_TRACES_{suffix}", f"OTEL_EXPORTER_OTLP_{suffix}"
 
 
 def _user_agent() -> str:
@@ -96,45 +85,45 @@ class OtlpHttpSettings:
         )
 
     @classmethod
-    def resolve(
+    def create(
         cls,
         *,
         endpoint: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         compression: str | None = None,
+        certificate_file: str | None = None,
+        client_certificate_file: str | None = None,
+        client_key_file: str | None = None,
     ) -> OtlpHttpSettings:
-        """Arguments first, then the environment, then the defaults, like the official exporter.
+        """Settings from arguments; None takes the default.
+
+        Args:
+            endpoint: the full URL to POST to (default ``http://localhost:4318/v1/traces``).
+            headers: extra request headers (never logged).
+            timeout: seconds per request (default 10).
+            compression: ``gzip``, ``deflate`` or ``none`` (default).
+            certificate_file: the CA bundle to trust for ``https``.
+            client_certificate_file: the client certificate (mutual TLS).
+            client_key_file: the client certificate's key.
 
         Raises:
-            ConfigurationError: a bad argument (a bad environment value is logged and ignored).
+            ConfigurationError: a bad argument.
         """
-        if endpoint is None:
-            found = first_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            if found is not None:
-                endpoint = found[1]
-            else:
-                base = first_env("OTEL_EXPORTER_OTLP_ENDPOINT")
-                base_url = base[1] if base else DEFAULT_HTTP_ENDPOINT
-                endpoint = f"{base_url.removesuffix('/')}/{TRACES_PATH}"
-        env_headers = first_env(*_env_pair("HEADERS"))
-        resolved_headers = merged_headers(
-            {"content-type": "application/x-protobuf", "user-agent": _user_agent()},
-            parse_headers(env_headers[1], source=env_headers[0]) if env_headers else None,
-            headers,
-        )
         if timeout is None:
-            timeout = env_float(*_env_pair("TIMEOUT"), default=DEFAULT_TIMEOUT, minimum=0.001)
+            timeout = DEFAULT_TIMEOUT
         elif not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, not {timeout!r}")
         return cls(
-            endpoint=endpoint,
-            headers=resolved_headers,
+            endpoint=endpoint or traces_url(DEFAULT_HTTP_ENDPOINT),
+            headers=merged_headers(
+                {"content-type": "application/x-protobuf", "user-agent": _user_agent()}, headers
+            ),
             timeout=timeout,
             compression=_compression(compression),
-            certificate_file=_file_setting("CERTIFICATE"),
-            client_certificate_file=_file_setting("CLIENT_CERTIFICATE"),
-            client_key_file=_file_setting("CLIENT_KEY"),
+            certificate_file=certificate_file,
+            client_certificate_file=client_certificate_file,
+            client_key_file=client_key_file,
         )
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -147,25 +136,23 @@ class OtlpHttpSettings:
         return context
 
 
-def _file_setting(suffix: str) -> str | None:
-    found = first_env(*_env_pair(suffix))
-    return found[1] if found else None
+def traces_url(base: str) -> str:
+    """The traces URL under an OTLP/HTTP base URL (``OTEL_EXPORTER_OTLP_ENDPOINT``).
+
+    Example:
+        >>> traces_url("https://otlp.example.com/otel/")
+        'https://otlp.example.com/otel/v1/traces'
+    """
+    return f"{base.removesuffix('/')}/{TRACES_PATH}"
 
 
 def _compression(value: str | None) -> str:
-    if value is not None:
-        value = value.strip().lower()
-        if value not in COMPRESSIONS:
-            raise ConfigurationError(f"compression must be one of {COMPRESSIONS}, not {value!r}")
-        return value
-    found = first_env(*_env_pair("COMPRESSION"))
-    if found is None:
+    if value is None:
         return "none"
-    name, raw = found
-    if raw.strip().lower() not in COMPRESSIONS:
-        _logger.warning("clew: unsupported %s=%r; sending uncompressed", name, raw)
-        return "none"
-    return raw.strip().lower()
+    value = value.strip().lower()
+    if value not in COMPRESSIONS:
+        raise ConfigurationError(f"compression must be one of {COMPRESSIONS}, not {value!r}")
+    return value
 
 
 def _otlp_error_text(content_type: str, body: bytes) -> str:
@@ -180,11 +167,11 @@ class OtlpHttpSpanExporter(PayloadExporter):
     """OTLP over HTTP/protobuf, one POST per batch to ``…/v1/traces``.
 
     Args:
-        settings: the resolved settings; see :meth:`OtlpHttpSettings.resolve`.
+        settings: the settings; see :meth:`OtlpHttpSettings.create`.
 
     Example:
         >>> exporter = OtlpHttpSpanExporter(
-        ...     OtlpHttpSettings.resolve(endpoint="http://localhost:4318/v1/traces"))
+        ...     OtlpHttpSettings.create(endpoint="http://localhost:4318/v1/traces"))
         >>> exporter.target
         'http://localhost:4318/v1/traces'
         >>> exporter.shutdown()
@@ -223,8 +210,8 @@ class OtlpHttpSpanExporter(PayloadExporter):
             return
         try:
             response = ExportTraceServiceResponse.FromString(body)
-        except Exception:
-            return  # a 2xx with a body we cannot read is still a success
+        except Exception:  # foreign: a 2xx with a body we cannot read is still a success
+            return
         partial = response.partial_success
         if partial.rejected_spans or partial.error_message:
             self._log.warning(
@@ -239,27 +226,6 @@ class OtlpHttpSpanExporter(PayloadExporter):
         self._transport.close()
 
 
-def resolve_protocol(protocol: str | None = None) -> str:
-    """``http/protobuf`` or ``grpc``: the argument, else the environment, else HTTP.
-
-    Raises:
-        ConfigurationError: the argument names another protocol.
-    """
-    if protocol is not None:
-        if protocol not in PROTOCOLS:
-            raise ConfigurationError(f"OTLP protocol must be one of {PROTOCOLS}, not {protocol!r}")
-        return protocol
-    found = first_env(*_env_pair("PROTOCOL"))
-    if found is None:
-        return "http/protobuf"
-    name, raw = found
-    value = raw.strip().lower()
-    if value not in PROTOCOLS:
-        _logger.warning("clew: unsupported %s=%r; using http/protobuf", name, raw)
-        return "http/protobuf"
-    return value
-
-
 def create_otlp_exporter(
     *,
     endpoint: str | None = None,
@@ -267,8 +233,27 @@ def create_otlp_exporter(
     timeout: float | None = None,
     compression: str | None = None,
     protocol: str | None = None,
+    certificate_file: str | None = None,
+    client_certificate_file: str | None = None,
+    client_key_file: str | None = None,
+    insecure: bool | None = None,
 ) -> PayloadExporter:
-    """The OTLP exporter the arguments and ``OTEL_EXPORTER_OTLP_*`` variables describe.
+    """The OTLP exporter the arguments describe (None: the default).
+
+    ``clew.configure(exporter="otlp")`` builds it from the ``OTEL_EXPORTER_OTLP_*`` variables;
+    call this one to set everything yourself.
+
+    Args:
+        endpoint: for HTTP the full traces URL (default ``http://localhost:4318/v1/traces``),
+            for gRPC ``http(s)://host:port`` (default ``http://localhost:4317``).
+        headers: request headers or gRPC metadata (never logged).
+        timeout: seconds per request (default 10).
+        compression: ``gzip`` or ``none`` (HTTP also ``deflate``).
+        protocol: ``http/protobuf`` (default) or ``grpc`` (the ``grpc`` extra).
+        certificate_file: the CA bundle to trust.
+        client_certificate_file: the client certificate (mutual TLS).
+        client_key_file: the client certificate's key.
+        insecure: gRPC only: plaintext (True) or TLS (False); default by the scheme.
 
     Example:
         >>> exporter = create_otlp_exporter(endpoint="http://collector:4318/v1/traces")
@@ -279,13 +264,28 @@ def create_otlp_exporter(
     Raises:
         ConfigurationError: a bad argument, or ``grpc`` without the ``grpc`` extra installed.
     """
-    if resolve_protocol(protocol) == "grpc":
+    if protocol not in (None, *PROTOCOLS):
+        raise ConfigurationError(f"OTLP protocol must be one of {PROTOCOLS}, not {protocol!r}")
+    if protocol == "grpc":
         from clew.exporters.otlp_grpc import OtlpGrpcSpanExporter
 
         return OtlpGrpcSpanExporter(
-            endpoint=endpoint, headers=headers, timeout=timeout, compression=compression
+            endpoint=endpoint,
+            headers=headers,
+            timeout=timeout,
+            compression=compression,
+            insecure=insecure,
+            certificate_file=certificate_file,
+            client_certificate_file=client_certificate_file,
+            client_key_file=client_key_file,
         )
-    settings = OtlpHttpSettings.resolve(
-        endpoint=endpoint, headers=headers, timeout=timeout, compression=compression
+    settings = OtlpHttpSettings.create(
+        endpoint=endpoint,
+        headers=headers,
+        timeout=timeout,
+        compression=compression,
+        certificate_file=certificate_file,
+        client_certificate_file=client_certificate_file,
+        client_key_file=client_key_file,
     )
     return OtlpHttpSpanExporter(settings)

@@ -3,12 +3,12 @@
 Same payload as OTLP/HTTP (the official encoder's ``ExportTraceServiceRequest`` bytes, passed
 through gRPC unserialized, so retries and the spill directory reuse them), sent to
 ``opentelemetry.proto.collector.trace.v1.TraceService/Export``. Configured like the official
-``opentelemetry-exporter-otlp-proto-grpc`` exporter: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or
-``OTEL_EXPORTER_OTLP_ENDPOINT`` (default ``http://localhost:4317``; only host and port are
-used), ``…_INSECURE`` (else plaintext exactly when the scheme is ``http``), ``…_HEADERS``,
-``…_TIMEOUT`` (seconds), ``…_COMPRESSION`` (``gzip``), ``…_CERTIFICATE``,
-``…_CLIENT_CERTIFICATE`` and ``…_CLIENT_KEY``. The status codes the official exporter retries
-are reported as retryable, with the backend's ``RetryInfo`` delay; the others are permanent.
+``opentelemetry-exporter-otlp-proto-grpc`` exporter, from the same ``OTEL_EXPORTER_OTLP_*``
+variables (read by :mod:`clew.config`): the endpoint (default ``http://localhost:4317``; only
+host and port are used), ``…_INSECURE`` (else plaintext exactly when the scheme is ``http``),
+headers, timeout (seconds), compression (``gzip``), certificates. The status codes the official
+exporter retries are reported as retryable, with the backend's ``RetryInfo`` delay; the others
+are permanent.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from urllib.parse import urlparse
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from clew.errors import ConfigurationError
-from clew.exporters._env import env_float, first_env, merged_headers, parse_headers
+from clew.errors import ConfigurationError, PermanentExportError, RetryableExportError
 from clew.exporters._protowire import retry_delay
 from clew.exporters._transport import text_excerpt
-from clew.exporters.base import PayloadExporter, PermanentExportError, RetryableExportError
+from clew.exporters._urls import merged_headers
+from clew.exporters.base import PayloadExporter
 from clew.exporters.otlp import DEFAULT_TIMEOUT, OTLP_PAYLOAD_KIND, otlp_encode
 
-_logger = logging.getLogger("clew.exporters")
+_logger = logging.getLogger(__name__)
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
 # The codes opentelemetry-exporter-otlp-proto-grpc retries.
@@ -63,18 +63,13 @@ def import_grpc() -> Any:
     return grpc
 
 
-def _env(suffix: str) -> tuple[str, str] | None:
-    return first_env(f"OTEL_EXPORTER_OTLP_TRACES_{suffix}", f"OTEL_EXPORTER_OTLP_{suffix}")
-
-
-def _read(suffix: str) -> bytes | None:
-    found = _env(suffix)
-    if found is None:
+def _read(path: str | None, what: str) -> bytes | None:
+    if path is None:
         return None
     try:
-        return Path(found[1]).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigurationError(f"cannot read {found[0]}: {exc}") from exc
+        raise ConfigurationError(f"cannot read the OTLP {what} {path}: {exc}") from exc
 
 
 class OtlpGrpcSpanExporter(PayloadExporter):
@@ -101,48 +96,36 @@ class OtlpGrpcSpanExporter(PayloadExporter):
         timeout: float | None = None,
         compression: str | None = None,
         insecure: bool | None = None,
+        certificate_file: str | None = None,
+        client_certificate_file: str | None = None,
+        client_key_file: str | None = None,
     ) -> None:
         self._grpc = grpc = import_grpc()
-        found = _env("ENDPOINT")
-        url = endpoint or (found[1] if found else DEFAULT_GRPC_ENDPOINT)
+        url = endpoint or DEFAULT_GRPC_ENDPOINT
         parsed = urlparse(url)
         if insecure is None:
-            flag = _env("INSECURE")
-            insecure = flag[1].lower() == "true" if flag else parsed.scheme == "http"
+            insecure = parsed.scheme == "http"
         if parsed.scheme == "https":
             insecure = False
         self._address = parsed.netloc or url
         self.target = f"grpc://{self._address}"
         self._insecure = insecure
-        env_headers = _env("HEADERS")
-        self._metadata = tuple(
-            merged_headers(
-                parse_headers(env_headers[1], source=env_headers[0]) if env_headers else None,
-                headers,
-            ).items()
-        )
+        self._metadata = tuple(merged_headers(headers).items())
         if timeout is not None and not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, not {timeout!r}")
-        self.timeout = timeout or env_float(
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-            default=DEFAULT_TIMEOUT,
-            minimum=0.001,
+        self.timeout = timeout or DEFAULT_TIMEOUT
+        wanted = (compression or "none").strip().lower()
+        if wanted not in ("gzip", "none"):
+            raise ConfigurationError(f"gRPC compression must be gzip or none, not {wanted!r}")
+        self._compression = (
+            grpc.Compression.Gzip if wanted == "gzip" else grpc.Compression.NoCompression
         )
-        self._compression = grpc.Compression.NoCompression
-        wanted = compression or (c[1] if (c := _env("COMPRESSION")) else "none")
-        if wanted.strip().lower() == "gzip":
-            self._compression = grpc.Compression.Gzip
-        elif wanted.strip().lower() != "none":
-            if compression is not None:
-                raise ConfigurationError(f"gRPC compression must be gzip or none, not {wanted!r}")
-            _logger.warning("clew: unsupported OTLP gRPC compression %r; using none", wanted)
         self._credentials = None
         if not insecure:
             self._credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read("CERTIFICATE"),
-                private_key=_read("CLIENT_KEY"),
-                certificate_chain=_read("CLIENT_CERTIFICATE"),
+                root_certificates=_read(certificate_file, "certificate"),
+                private_key=_read(client_key_file, "client key"),
+                certificate_chain=_read(client_certificate_file, "client certificate"),
             )
         self._channel: Any = None
         self._closed = False

@@ -29,17 +29,12 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from clew.errors import ExportError, PermanentExportError, RetryableExportError, internal_error
 from clew.exporters._sizing import ThrottledLog, average_span_bytes
 from clew.exporters._spill import SpillDir
-from clew.exporters.base import (
-    ExportError,
-    PayloadExporter,
-    PermanentExportError,
-    RetryableExportError,
-    SpanExporterAdapter,
-)
+from clew.exporters.base import PayloadExporter, SpanExporterAdapter
 
-_logger = logging.getLogger("clew.exporters")
+_logger = logging.getLogger(__name__)
 _FIRST_GUESS_BYTES = 4096.0  # per span, until the worker has measured a batch
 _MIN_ATTEMPT = 0.05  # seconds: less than this left is not worth a request
 _REPLAYS_PER_ROUND = 8
@@ -328,7 +323,7 @@ class ExportPipeline(SpanProcessor):
             if closer is not None:
                 closer.shutdown()
         except Exception:
-            _logger.exception("clew exporter %r: shutdown failed", self.name)
+            internal_error(_logger, "exporter %r: shutdown failed", self.name)
 
     # ----------------------------------------------------------------- the worker
     def _run(self) -> None:
@@ -352,7 +347,7 @@ class ExportPipeline(SpanProcessor):
                     event.set()
                 self._report_drops()
         except BaseException:  # never die silently: the queue would fill and drop everything
-            _logger.exception("clew exporter %r: the export worker stopped", self.name)
+            internal_error(_logger, "exporter %r: the export worker stopped", self.name)
         finally:
             self._report_drops()
             self._stopped.set()
@@ -385,8 +380,8 @@ class ExportPipeline(SpanProcessor):
             try:
                 self._process(batch)
             except Exception as exc:
-                self._log.warning("bug", "a batch could not be processed", exc_info=True)
                 self._account(failed=len(batch), error=f"internal error: {exc!r}")
+                internal_error(_logger, "exporter %r: a batch could not be processed", self.name)
 
     def _process(self, spans: list[ReadableSpan]) -> None:
         self._learn_size(spans)
@@ -400,7 +395,7 @@ class ExportPipeline(SpanProcessor):
         exporter = self._payload
         try:
             payload = exporter.encode(spans)
-        except Exception as exc:
+        except PermanentExportError as exc:
             self._log.warning("encode", "cannot encode a batch: %r", exc)
             self._account(failed=n, error=f"cannot encode a batch: {exc}")
             return
@@ -444,9 +439,6 @@ class ExportPipeline(SpanProcessor):
                 error = exc
             except PermanentExportError as exc:
                 return exc
-            except Exception as exc:  # an exporter broke its contract
-                self._log.warning("bug", "exporter raised", exc_info=True)
-                return PermanentExportError(f"exporter raised {exc!r}")
             failures += 1
             with self._stats_lock:
                 self._last_error = str(error)
@@ -528,9 +520,11 @@ class ExportPipeline(SpanProcessor):
                         self._last_error = str(exc)
                     return
                 except Exception as exc:
-                    self._log.warning("permanent", "spilled batch rejected: %s", exc)
                     spill.remove(entry)
                     self._account(failed=entry.spans, error=str(exc))
+                    if not isinstance(exc, PermanentExportError):  # the exporter broke its contract
+                        internal_error(_logger, "exporter %r: replaying a batch failed", self.name)
+                    self._log.warning("permanent", "spilled batch rejected: %s", exc)
                     continue
                 spill.remove(entry)
                 self._probe_failures = 0

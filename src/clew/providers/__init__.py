@@ -29,7 +29,7 @@ __all__ = [
     "wrap_openai_client",
 ]
 
-logger = logging.getLogger("clew")
+logger = logging.getLogger(__name__)
 _Client = TypeVar("_Client")
 
 

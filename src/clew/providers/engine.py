@@ -40,7 +40,9 @@ from clew import attributes as a
 from clew.providers.pricing import cost_of
 from clew.providers.registry import Endpoint
 from clew.providers.usage import Usage
-from clew.tracer.live import CURRENT, LiveSpan, SpanSpec, start
+from clew.tracer.entry import open_span
+from clew.tracer.live import CURRENT, LiveSpan
+from clew.tracer.options import SpanSpec
 from clew.tracer.serialize import to_json
 
 __all__ = [
@@ -52,7 +54,7 @@ __all__ = [
     "StreamState",
 ]
 
-logger = logging.getLogger("clew")
+logger = logging.getLogger(__name__)
 
 _IN_CALL: ContextVar[bool] = ContextVar("clew_in_llm_call", default=False)
 """True while an instrumented request runs: a second wrapper on the same call stands aside."""
@@ -344,8 +346,8 @@ def begin(
         attrs[a.SERVER_PORT] = endpoint.port
     model = body.get("model")
     name = f"{route.operation} {model}" if isinstance(model, str) and model else route.operation
-    live = start(_spec(name), parent, None, None, attrs, None, SpanKind.CLIENT)
-    if not live.recording:
+    live = open_span(_spec(name), extra=attrs, kind=SpanKind.CLIENT)
+    if live is None or not live.recording:
         return None
     call = Call(live, route, body, endpoint)
     if not live.omit_inputs:

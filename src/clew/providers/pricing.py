@@ -23,7 +23,7 @@ from clew.providers.usage import Usage
 
 __all__ = ["PRICE_PROVIDERS", "Cost", "cost_of"]
 
-logger = logging.getLogger("clew")
+logger = logging.getLogger(__name__)
 
 _INFER: Final = "*"
 PRICE_PROVIDERS: Final[dict[str, str | None]] = {

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
-from clew.exporters.records import iso_timestamp
+from clew.log_record import iso_timestamp
 from clew.store.rows import READ_COLUMNS, record_of_row
 from clew.store.schema import root_key, root_key_range, span_key
 
@@ -218,7 +218,7 @@ def resolve_root(conn: sqlite3.Connection, text: str) -> str | None:
     wanted = normalize_id(text)
     if conn.execute(f"SELECT 1 FROM spans WHERE {_OF_TRACE} LIMIT 1", _of_trace(wanted)).fetchone():
         return wanted
-    # A span's trace_id shares its root's high 64 bits (clew.tracer.ids), so both its keys are
+    # A span's trace_id shares its root's high 64 bits (clew.log_record), so both its keys are
     # those of its own id.
     if prefix_bounds(wanted.replace("-", "")[:16]) is not None:
         found = conn.execute(

@@ -2,7 +2,7 @@
 
 A span's row holds its attributes as JSON and its own fields as columns (see
 :mod:`clew.store.schema`); :func:`record_of_row` rebuilds its record with the code that
-:func:`~clew.exporters.records.span_to_record` runs, so the two agree field for field. Making
+:func:`~clew.log_record.span_to_record` runs, so the two agree field for field. Making
 the row straight from the span skips building, and then storing, a record that repeats most of
 its attributes: the exporter's path costs a fraction of ``span_to_record`` and the row is about
 a third smaller.
@@ -19,9 +19,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from clew import attributes as a
-from clew.exporters.records import RECORD_FIELDS, apply_attributes, attributes_of, iso_timestamp
+from clew.log_record import (
+    RECORD_FIELDS,
+    apply_attributes,
+    attributes_of,
+    iso_timestamp,
+    log_trace_id_of,
+    root_trace_id_of,
+)
 from clew.store.schema import KEY_OFFSET, SPAN_COLUMNS, root_key, span_key
-from clew.tracer.ids import log_trace_id_of, root_trace_id_of
 
 __all__ = ["READ_COLUMNS", "Rows", "record_of_row", "rows_of_records", "rows_of_spans"]
 
@@ -47,7 +53,7 @@ def _json(value: Any) -> str:
 
 
 def rows_of_spans(spans: Iterable[ReadableSpan], project_name: str | None = None) -> Rows:
-    """The rows of finished spans, as :func:`~clew.exporters.records.span_to_record` sees them.
+    """The rows of finished spans, as :func:`~clew.log_record.span_to_record` sees them.
 
     Ids given as attributes (``clew.trace_id`` and the like) are stored as text.
 
@@ -133,7 +139,7 @@ def _ns(timestamp: Any) -> int | None:
 
 
 def rows_of_records(records: Iterable[Mapping[str, Any]]) -> Rows:
-    """The rows of span records (see :func:`~clew.exporters.records.span_to_record`).
+    """The rows of span records (see :func:`~clew.log_record.span_to_record`).
 
     Every field that no column holds exactly is kept as JSON, so :func:`record_of_row` gives
     the record back as it was (with ``None`` for the fields it did not have).

@@ -135,11 +135,11 @@ class TraceStore:
         """Insert span records in one transaction, replacing records with the same ``trace_id``.
 
         A trace is listed under every tag ever written for one of its spans. A record is read
-        back with every field of :data:`~clew.exporters.records.RECORD_FIELDS`, ``None`` for
+        back with every field of :data:`~clew.log_record.RECORD_FIELDS`, ``None`` for
         those it lacked.
 
         Args:
-            records: records as built by :func:`clew.exporters.records.span_to_record`.
+            records: records as built by :func:`clew.log_record.span_to_record`.
 
         Raises:
             StoreError: the file cannot be created or written, or the write lock stayed busy

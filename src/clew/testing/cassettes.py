@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from clew.config import load_config
+
 __all__ = [
     "FIXTURES_ENV_VAR",
     "CassetteReplayer",
@@ -65,9 +67,9 @@ def fixtures_dir() -> Path:
         >>> (fixtures_dir() / "cassettes" / "INDEX.tsv").is_file()
         True
     """
-    override = os.environ.get(FIXTURES_ENV_VAR)
-    if override:
-        return Path(override).expanduser().resolve()
+    override = load_config().fixtures_dir
+    if override is not None:
+        return override.expanduser().resolve()
     # src/clew/testing/cassettes.py: parents[3] is the root of the clone.
     repo_root = Path(__file__).resolve().parents[3]
     candidates = [

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, overload
+from collections.abc import Callable
+from typing import Any, TypeVar, Unpack, overload
 
+from clew.errors import ConfigurationError
+from clew.tracer.entry import open_span
 from clew.tracer.generators import TracedAsyncGenerator, TracedGenerator
-from clew.tracer.live import CURRENT, SpanSpec, start
-
-logger = logging.getLogger("clew")
+from clew.tracer.options import SpanOptions, SpanSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,13 +89,8 @@ def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         def iter_wrapper(*args: Any, **kwargs: Any) -> Any:
-            parent = CURRENT.get()
-            if parent is not None and not parent.recording:
-                return fn(*args, **kwargs)
-            try:
-                live = start(spec, parent, bind, inputs_args=(args, kwargs))
-            except Exception:
-                logger.exception("clew: could not start span %r", spec.name)
+            live = open_span(spec, bind, (args, kwargs))
+            if live is None:
                 return fn(*args, **kwargs)
             try:
                 iterator = fn(*args, **kwargs)  # runs none of the body yet
@@ -111,15 +105,10 @@ def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            parent = CURRENT.get()
-            if parent is not None and not parent.recording:
+            live = open_span(spec, bind, (args, kwargs))
+            if live is None:
                 return await fn(*args, **kwargs)
-            try:
-                live = start(spec, parent, bind, inputs_args=(args, kwargs))
-                tokens = live.activate()
-            except Exception:
-                logger.exception("clew: could not start span %r", spec.name)
-                return await fn(*args, **kwargs)
+            tokens = live.activate()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
@@ -134,15 +123,10 @@ def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        parent = CURRENT.get()
-        if parent is not None and not parent.recording:
+        live = open_span(spec, bind, (args, kwargs))
+        if live is None:
             return fn(*args, **kwargs)
-        try:
-            live = start(spec, parent, bind, inputs_args=(args, kwargs))
-            tokens = live.activate()
-        except Exception:
-            logger.exception("clew: could not start span %r", spec.name)
-            return fn(*args, **kwargs)
+        tokens = live.activate()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
@@ -161,38 +145,10 @@ def trace(fn: F, /) -> F: ...
 
 
 @overload
-def trace(
-    *,
-    name: str | None = None,
-    tags: Iterable[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    end_user_identifier: str | None = None,
-    session_id: str | None = None,
-    target: Any = None,
-    deployment_id: str | None = None,
-    log_omit_inputs: bool = False,
-    log_omit_outputs: bool = False,
-    log_omit: bool = False,
-    log_sample_rate: float | None = None,
-) -> Callable[[F], F]: ...
+def trace(*, name: str | None = None, **options: Unpack[SpanOptions]) -> Callable[[F], F]: ...
 
 
-def trace(
-    fn: Any = None,
-    /,
-    *,
-    name: str | None = None,
-    tags: Iterable[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    end_user_identifier: str | None = None,
-    session_id: str | None = None,
-    target: Any = None,
-    deployment_id: str | None = None,
-    log_omit_inputs: bool = False,
-    log_omit_outputs: bool = False,
-    log_omit: bool = False,
-    log_sample_rate: float | None = None,
-) -> Any:
+def trace(fn: Any = None, /, *, name: str | None = None, **options: Unpack[SpanOptions]) -> Any:
     """Trace every call of a function as a span: inputs, output, timing, status, error.
 
     Works bare (``@trace``) or with arguments, on functions, coroutines, generators, async
@@ -202,17 +158,9 @@ def trace(
     Args:
         fn: the function, when used bare.
         name: the span name; the function's name by default.
-        tags: tags for the span.
-        metadata: key-value pairs for the span.
-        end_user_identifier: the end user this call serves.
-        session_id: the session this call belongs to.
-        target: the expected (ground-truth) output.
-        deployment_id: the deployed prompt this call used.
-        log_omit_inputs: do not record the inputs of this span and of every span below it.
-        log_omit_outputs: do not record the outputs of this span and of every span below it.
-        log_omit: both of the above.
-        log_sample_rate: keep this trace (at a root) or this subtree (below one) with this
-            probability, from 0 to 1.
+        **options: the :class:`~clew.tracer.options.SpanOptions`: ``tags``, ``metadata``,
+            ``end_user_identifier``, ``session_id``, ``target``, ``deployment_id``,
+            ``log_omit_inputs``, ``log_omit_outputs``, ``log_omit``, ``log_sample_rate``.
 
     Example:
         >>> import clew
@@ -230,25 +178,11 @@ def trace(
         if isinstance(target_fn, staticmethod):
             return staticmethod(decorate(target_fn.__func__))
         if not callable(target_fn):
-            from clew.errors import ConfigurationError
-
             raise ConfigurationError(
                 f"@clew.trace decorates functions, got {type(target_fn).__name__}"
             )
-        spec = SpanSpec(
-            name if name is not None else getattr(target_fn, "__name__", type(target_fn).__name__),
-            tags=tags,
-            metadata=metadata,
-            end_user_identifier=end_user_identifier,
-            session_id=session_id,
-            target=target,
-            deployment_id=deployment_id,
-            log_omit_inputs=log_omit_inputs,
-            log_omit_outputs=log_omit_outputs,
-            log_omit=log_omit,
-            log_sample_rate=log_sample_rate,
-        )
-        return _wrap(target_fn, spec)
+        span_name = getattr(target_fn, "__name__", type(target_fn).__name__)
+        return _wrap(target_fn, SpanSpec(name if name is not None else span_name, options))
 
     if fn is not None:
         return decorate(fn)

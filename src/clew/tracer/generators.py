@@ -14,7 +14,7 @@ from typing import Any
 
 from clew.tracer.live import LiveSpan
 
-logger = logging.getLogger("clew")
+logger = logging.getLogger(__name__)
 
 MAX_ITEMS = 10_000
 """Items kept for the output; the output notes how many more were yielded."""

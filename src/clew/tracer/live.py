@@ -1,9 +1,8 @@
-"""A clew span while it runs: sampling, omit rules, capture, and ending exactly once.
+"""A clew span while it runs, and the context variable that says which one is current.
 
-The per-span path lives here. It reads one context variable to find the enclosing clew span,
-decides sampling and omit rules before capturing anything, hands every attribute to the SDK in
-one call at start and one at end, and never raises into the caller: an internal failure is
-logged and the user's code runs untraced.
+A :class:`LiveSpan` wraps the OpenTelemetry span: the setters collect attributes that go to the
+SDK in one call when the span ends, and the span ends exactly once. A sampled-out span is a
+LiveSpan too (``recording`` False), so its children know to record nothing.
 """
 
 from __future__ import annotations
@@ -11,38 +10,27 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar, Token
 from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from clew import attributes as a
-from clew.errors import ConfigurationError
-from clew.tracer import runtime as rt_module
-from clew.tracer.ids import (
-    log_trace_id_of,
-    new_trace_id,
-    parse_uuid,
-    root_trace_id_of,
-    span_id_from_log_trace_id,
-)
+from clew.errors import ConfigurationError, internal_error
+from clew.log_record import log_trace_id_of, root_trace_id_of
+from clew.tracer.sdk_shortcut import attach_span, detach, end_span, set_attributes
 from clew.tracer.serialize import to_json
-from clew.tracer.spans import attach_span, detach, end_span, set_attributes
 
-logger = logging.getLogger("clew")
+__all__ = ["CURRENT", "INSERTABLE_FIELDS", "LiveSpan"]
 
-_LOW64 = (1 << 64) - 1
-_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+logger = logging.getLogger(__name__)
 
 CURRENT: ContextVar[LiveSpan | None] = ContextVar("clew_current_span", default=None)
 """The innermost clew span of this context (None outside any clew span)."""
-
-_set_span_in_context = trace_api.set_span_in_context
 
 INSERTABLE_FIELDS = (
     "inputs",
@@ -57,71 +45,9 @@ INSERTABLE_FIELDS = (
     "name",
 )
 
-
-class SpanSpec:
-    """What a decorator or ``span()`` call asks for, validated once."""
-
-    __slots__ = ("attributes", "metadata", "name", "omit_inputs", "omit_outputs", "rate", "tags")
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        tags: Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        end_user_identifier: str | None = None,
-        session_id: str | None = None,
-        target: Any = None,
-        deployment_id: str | None = None,
-        log_omit_inputs: bool = False,
-        log_omit_outputs: bool = False,
-        log_omit: bool = False,
-        log_sample_rate: float | None = None,
-    ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"a span name must be a non-empty string, got {name!r}")
-        if isinstance(tags, str):
-            raise ConfigurationError(f"tags must be a list of strings, e.g. [{tags!r}]")
-        tag_list = list(tags or ())
-        if not all(isinstance(t, str) for t in tag_list):
-            raise ConfigurationError(f"tags must be a list of strings, got {tag_list!r}")
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise ConfigurationError(f"metadata must be a dict, got {type(metadata).__name__}")
-        for field, value in (
-            ("end_user_identifier", end_user_identifier),
-            ("session_id", session_id),
-            ("deployment_id", deployment_id),
-        ):
-            if value is not None and not isinstance(value, str):
-                raise ConfigurationError(f"{field} must be a string, got {type(value).__name__}")
-        if log_sample_rate is not None and (
-            isinstance(log_sample_rate, bool)
-            or not isinstance(log_sample_rate, int | float)
-            or not 0.0 <= log_sample_rate <= 1.0
-        ):
-            raise ConfigurationError(
-                f"log_sample_rate must be a number from 0 to 1, got {log_sample_rate!r}"
-            )
-        self.name = name
-        self.tags = tag_list
-        self.metadata = dict(metadata) if metadata else None
-        self.omit_inputs = bool(log_omit_inputs or log_omit)
-        self.omit_outputs = bool(log_omit_outputs or log_omit)
-        self.rate = None if log_sample_rate is None else float(log_sample_rate)
-        attrs: dict[str, Any] = {}
-        if tag_list:
-            attrs[a.CLEW_TAGS] = tuple(tag_list)
-        if self.metadata:
-            attrs[a.CLEW_METADATA] = to_json(self.metadata)
-        if end_user_identifier is not None:
-            attrs[a.CLEW_END_USER_IDENTIFIER] = end_user_identifier
-        if session_id is not None:
-            attrs[a.CLEW_SESSION_ID] = session_id
-        if target is not None:
-            attrs[a.CLEW_TARGET] = to_json(target)
-        if deployment_id is not None:
-            attrs[a.CLEW_DEPLOYMENT_ID] = deployment_id
-        self.attributes = attrs
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_NO_ORDER: Iterator[int] = itertools.count()
+"""The execution-order counter of a dropped span: never read, since nothing opens under one."""
 
 
 class LiveSpan:
@@ -154,7 +80,7 @@ class LiveSpan:
         omit_inputs: bool,
         omit_outputs: bool,
         depth: int,
-        counter: Iterable[int],
+        counter: Iterator[int],
         max_bytes: int,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
@@ -171,6 +97,15 @@ class LiveSpan:
         self._metadata = metadata
         self._pending: dict[str, Any] | None = None
         self.ended = False
+
+    @classmethod
+    def dropped(cls, trace_id: int, span_id: int, parent: LiveSpan | None) -> LiveSpan:
+        """A sampled-out span: it records nothing and carries the ids of a dropped trace, so
+        OpenTelemetry children and other processes (the W3C sampled flag) drop it too."""
+        context = tuple.__new__(
+            SpanContext, (trace_id, span_id, False, _NOT_SAMPLED, DEFAULT_TRACE_STATE, True)
+        )
+        return cls(NonRecordingSpan(context), parent, False, True, True, 0, _NO_ORDER, 0)
 
     # -- ids -------------------------------------------------------------------------------
     @property
@@ -293,15 +228,18 @@ class LiveSpan:
             return None
 
     # -- life cycle ------------------------------------------------------------------------
-    def activate(self) -> tuple[Token[LiveSpan | None], object]:
+    def activate(self) -> tuple[Token[LiveSpan | None], Token[Context]]:
         """Make this span current (clew's and OpenTelemetry's context); returns the tokens."""
         return CURRENT.set(self), attach_span(self.span)
 
     @staticmethod
-    def deactivate(tokens: tuple[Token[LiveSpan | None], object]) -> None:
-        """Undo :meth:`activate` (on the same context it was done in)."""
+    def deactivate(tokens: tuple[Token[LiveSpan | None], Token[Context]]) -> None:
+        """Undo :meth:`activate` (on the same context it was done in); never raises."""
         detach(tokens[1])
-        CURRENT.reset(tokens[0])
+        try:
+            CURRENT.reset(tokens[0])
+        except (ValueError, RuntimeError):  # foreign: the block ended in another context
+            logger.debug("clew: could not restore the current span", exc_info=True)
 
     def end(self, output: Any = None, has_output: bool = False) -> None:
         """End the span successfully (once; later calls do nothing)."""
@@ -320,7 +258,7 @@ class LiveSpan:
                 set_attributes(self.span, attrs)
             end_span(self.span)
         except Exception:
-            logger.exception("clew: ending span failed")
+            internal_error(logger, "ending span %r failed", self.span)
 
     def fail(self, exc: BaseException) -> None:
         """End the span with status error, recording the exception (once)."""
@@ -338,7 +276,7 @@ class LiveSpan:
             span.set_status(Status(StatusCode.ERROR, _error_text(exc)))
             end_span(span)
         except Exception:
-            logger.exception("clew: ending span failed")
+            internal_error(logger, "ending span %r with an error failed", self.span)
 
 
 def _qualified_name(cls: type) -> str:
@@ -349,127 +287,6 @@ def _qualified_name(cls: type) -> str:
 def _error_text(exc: BaseException) -> str:
     try:
         message = str(exc)
-    except Exception:
+    except Exception:  # foreign: the user's exception's __str__
         message = "<unprintable error>"
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def _dropped(
-    trace_id: int, span_id: int, parent: LiveSpan | None
-) -> tuple[LiveSpan, Context | None]:
-    ctx = SpanContext(trace_id, span_id, is_remote=False, trace_flags=_NOT_SAMPLED)
-    live = LiveSpan(NonRecordingSpan(ctx), parent, False, True, True, 0, (), 0)
-    return live, None
-
-
-def stitched_context(
-    parent_trace_id: str | None, root_trace_id: str | None
-) -> tuple[Context, dict[str, Any], int]:
-    """A parent context for a span joining a trace begun elsewhere.
-
-    Returns the context, attributes keeping ids that do not fit the mapping, and the depth.
-
-    Raises:
-        ConfigurationError: an id is not a UUID.
-    """
-    try:
-        root = parse_uuid(root_trace_id, "root_trace_id") if root_trace_id else None
-        parent = parse_uuid(parent_trace_id, "parent_trace_id") if parent_trace_id else None
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from None
-    if root is None:
-        root = parent  # a parent alone is taken as the root of its trace
-    if parent is None:
-        parent = root
-    assert root is not None and parent is not None
-    if root == 0 or root & _LOW64 == 0:
-        raise ConfigurationError("root_trace_id must not be all zeros in its low 64 bits")
-    attrs: dict[str, Any] = {}
-    span_id = span_id_from_log_trace_id(root, parent)
-    if span_id is None:  # an id from another system: keep it verbatim
-        span_id = (parent & _LOW64) or 1
-        attrs[a.CLEW_PARENT_TRACE_ID] = str(parent_trace_id)
-    parent_span = NonRecordingSpan(SpanContext(root, span_id, is_remote=True, trace_flags=_SAMPLED))
-    depth = 1 if parent == root else 2
-    return _set_span_in_context(parent_span), attrs, depth
-
-
-def start(
-    spec: SpanSpec,
-    parent: LiveSpan | None,
-    inputs: Callable[..., Mapping[str, Any] | None] | None = None,
-    context: Context | None = None,
-    extra_attributes: Mapping[str, Any] | None = None,
-    depth: int | None = None,
-    kind: trace_api.SpanKind = trace_api.SpanKind.INTERNAL,
-    inputs_args: tuple[Any, ...] = (),
-) -> LiveSpan:
-    """Open a span for ``spec`` under ``parent`` (not yet current: call :meth:`LiveSpan.activate`).
-
-    Args:
-        spec: the validated request.
-        parent: the enclosing clew span, from :data:`CURRENT`.
-        inputs: called with ``inputs_args`` only when inputs are captured; returns the
-            inputs dict.
-        context: an explicit parent context (stitched spans); the current context otherwise.
-        extra_attributes: more start attributes (instrumentations, stitched ids).
-        depth: the depth when there is no clew parent (stitched spans).
-        kind: the OpenTelemetry span kind.
-        inputs_args: the arguments for ``inputs``.
-    """
-    runtime = rt_module._runtime or rt_module.get_runtime()
-    preset = False
-    if parent is None:
-        rate = runtime.sample_rate if spec.rate is None else spec.rate
-        if rate < 1.0:
-            parent_ctx = trace_api.get_current_span(context).get_span_context()
-            if parent_ctx.is_valid:
-                trace_id = parent_ctx.trace_id
-            else:
-                trace_id = new_trace_id()
-                preset = True
-            if (trace_id & rt_module.SAMPLING_MASK) >= rt_module.sample_bound(rate):
-                span_id = trace_id & _LOW64 if preset else random.getrandbits(64) or 1
-                return _dropped(trace_id, span_id, None)[0]
-        omit_in = spec.omit_inputs or not runtime.capture
-        omit_out = spec.omit_outputs or not runtime.capture
-        depth = depth or 0
-        counter: Iterable[int] = itertools.count(1 if depth else 0)
-    else:
-        if spec.rate is not None and spec.rate < 1.0 and random.random() >= spec.rate:
-            ctx = parent.span.get_span_context()
-            return _dropped(ctx.trace_id, random.getrandbits(64) or 1, parent)[0]
-        omit_in = parent.omit_inputs or spec.omit_inputs
-        omit_out = parent.omit_outputs or spec.omit_outputs
-        depth = parent.depth + 1
-        counter = parent.counter
-    attrs = spec.attributes.copy()
-    if extra_attributes:
-        attrs.update(extra_attributes)
-    attrs[a.CLEW_DEPTH] = depth
-    attrs[a.CLEW_EXECUTION_ORDER] = next(counter)  # type: ignore[call-overload]
-    max_bytes = runtime.max_value_bytes
-    if omit_in:
-        attrs[a.CLEW_INPUTS_OMITTED] = True
-    elif inputs is not None:
-        try:
-            values = inputs(*inputs_args)
-        except Exception:
-            values = None
-        if values is not None:
-            attrs[a.CLEW_INPUTS] = to_json(values, max_bytes)
-    if omit_out:
-        attrs[a.CLEW_OUTPUT_OMITTED] = True
-    span = runtime.start_span(spec.name, context, kind, attrs, trace_id if preset else None)
-    return LiveSpan(
-        span,
-        parent,
-        span.is_recording(),
-        omit_in,
-        omit_out,
-        depth,
-        counter,
-        max_bytes,
-        spec.tags or None,
-        spec.metadata,
-    )

@@ -1,4 +1,15 @@
-"""Turn a finished OpenTelemetry span into clew's log record (the seed's log fields).
+"""The seed's log record: its three ids, its fields, and how a finished span becomes one.
+
+This is the vocabulary the tracer, the exporters and the store share (with
+:mod:`clew.attributes`); it imports nothing else of clew.
+
+The seed names three ids per log, and they map one-to-one onto OpenTelemetry ids:
+
+- ``root_trace_id`` is the OpenTelemetry trace id written as a UUID.
+- a span's ``trace_id`` is the UUID whose high 64 bits are the trace id's high 64 bits and whose
+  low 64 bits are the span id. A root span gets span id = low 64 bits of the trace id, so for a
+  root ``trace_id == root_trace_id``.
+- ``parent_trace_id`` is the parent's ``trace_id``.
 
 Every exporter that writes records (jsonl, sqlite, http, console) goes through
 :func:`span_to_record`, so they agree field for field. It runs on the export thread, never on
@@ -7,6 +18,8 @@ the caller's.
 
 from __future__ import annotations
 
+import random
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -16,8 +29,71 @@ from opentelemetry.trace import StatusCode
 from pydantic_core import from_json
 
 from clew import attributes as a
-from clew.tracer.ids import log_trace_id_of, root_trace_id_of
 
+__all__ = [
+    "RECORD_FIELDS",
+    "apply_attributes",
+    "attributes_of",
+    "iso_timestamp",
+    "log_trace_id_of",
+    "new_trace_id",
+    "parse_uuid",
+    "root_trace_id_of",
+    "span_id_from_log_trace_id",
+    "span_to_record",
+]
+
+# -- ids --------------------------------------------------------------------------------------
+_LOW64 = (1 << 64) - 1
+_HIGH64 = _LOW64 << 64
+
+
+def _uuid_text(value: int) -> str:
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def root_trace_id_of(otel_trace_id: int) -> str:
+    """The seed ``root_trace_id`` for an OpenTelemetry trace id."""
+    return _uuid_text(otel_trace_id)
+
+
+def log_trace_id_of(otel_trace_id: int, otel_span_id: int) -> str:
+    """The seed ``trace_id`` of the span ``otel_span_id`` in the trace ``otel_trace_id``."""
+    return _uuid_text((otel_trace_id & _HIGH64) | otel_span_id)
+
+
+def parse_uuid(value: str, field: str) -> int:
+    """Parse a UUID-like id (with or without dashes, or 32 hex digits) into a 128-bit int.
+
+    Raises:
+        ValueError: naming ``field`` when the text is not a UUID.
+    """
+    try:
+        return uuid.UUID(str(value)).int
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(
+            f"{field} must be a UUID such as '0af76519-16cd-43dd-8448-eb211c80319c', got {value!r}"
+        ) from None
+
+
+def span_id_from_log_trace_id(otel_trace_id: int, log_trace_id: int) -> int | None:
+    """The span id encoded in ``log_trace_id`` if it belongs to ``otel_trace_id``, else None."""
+    if log_trace_id & _HIGH64 != otel_trace_id & _HIGH64:
+        return None
+    span_id = log_trace_id & _LOW64
+    return span_id or None
+
+
+def new_trace_id() -> int:
+    """A random, valid trace id whose low 64 bits are non-zero (they become the root span id)."""
+    while True:
+        value = random.getrandbits(128)
+        if value & _LOW64 and value >> 64:
+            return value
+
+
+# -- records ----------------------------------------------------------------------------------
 _JSON_FIELDS = {
     a.CLEW_INPUTS: "inputs",
     a.CLEW_OUTPUT: "output",

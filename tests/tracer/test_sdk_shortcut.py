@@ -22,8 +22,8 @@ from opentelemetry.trace import (
     TraceState,
 )
 
-from clew.tracer.ids import ClewIdGenerator
-from clew.tracer.spans import SpanStarter, attach_span, detach, end_span, quiet_processor
+from clew.tracer.id_generator import ClewIdGenerator
+from clew.tracer.sdk_shortcut import SpanStarter, attach_span, detach, end_span, quiet_processor
 
 _LOW64 = (1 << 64) - 1
 

@@ -24,9 +24,9 @@ import logging
 import random
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from opentelemetry import context as context_api
@@ -49,11 +49,12 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, INVALID_SPAN_CONTEXT
 
-from clew.tracer.ids import ClewIdGenerator
+from clew.tracer.id_generator import ClewIdGenerator
 
-logger = logging.getLogger("clew")
+logger = logging.getLogger(__name__)
 
 _LOW64 = (1 << 64) - 1
+_clock: Callable[[], int] = time.time_ns
 
 # The per-instance fields of the SDK objects the short path builds. A template whose fields
 # differ (another SDK version) turns the short path off.
@@ -152,7 +153,7 @@ def _check_layout(template: _Span) -> None:
 def _layout_known() -> bool:
     try:
         _check_layout(_span_template(limits=SpanLimits()))
-    except Exception:
+    except Exception:  # foreign: an SDK version whose span this module does not know
         return False
     return True
 
@@ -177,7 +178,7 @@ class SpanStarter:
         if reason is None:
             try:
                 self._prepare_short_path()
-            except Exception as exc:  # an SDK this module does not know
+            except Exception as exc:  # foreign: an SDK this module does not know
                 reason = f"the SDK's span could not be templated ({exc!r})"
         self.short_path = reason is None
         if reason is not None:
@@ -197,7 +198,7 @@ class SpanStarter:
         if trace_id is not None:
             ids.preset_trace_id(trace_id)
         try:
-            span = self._tracer.start_span(name, context, kind)
+            span = self._tracer.start_span(name, context, kind, start_time=_clock())
         finally:
             if trace_id is not None:
                 ids.preset_trace_id(None)
@@ -313,7 +314,7 @@ class SpanStarter:
         span._kind = kind
         span._lock = threading.Lock()
         span._attributes = bounded
-        span._start_time = time.time_ns()
+        span._start_time = _clock()
         if not direct:
             span.set_attributes(attributes)
         processor = self._processor
@@ -369,7 +370,12 @@ class LeanAttributes(BoundedAttributes):
 
 
 _LEAN_CLASSES: set[type] = set()
-_LEAN_CACHE: dict[tuple[type, tuple[tuple[str, int], ...]], tuple[type, dict[str, Any]]] = {}
+_LEAN_CACHE: OrderedDict[tuple[type, tuple[tuple[str, int], ...]], tuple[type, dict[str, Any]]] = (
+    OrderedDict()
+)
+LEAN_CACHE_SIZE = 16
+"""Lean classes kept: one pair per tracer set-up in use. An evicted class's spans still end
+correctly, through ``Span.end``."""
 
 
 def _lean_class(base: type[Any], shared: dict[str, Any]) -> type[Any]:
@@ -380,6 +386,10 @@ def _lean_class(base: type[Any], shared: dict[str, Any]) -> type[Any]:
         cls = type(base.__name__, (base,), {"__module__": __name__, **shared})
         cached = _LEAN_CACHE[key] = (cls, shared)
         _LEAN_CLASSES.add(cls)
+        while len(_LEAN_CACHE) > LEAN_CACHE_SIZE:
+            _LEAN_CLASSES.discard(_LEAN_CACHE.popitem(last=False)[1][0])
+    else:
+        _LEAN_CACHE.move_to_end(key)
     return cached[0]
 
 
@@ -391,12 +401,12 @@ def end_span(given: trace_api.Span) -> None:
         or (type(span) not in _LEAN_CLASSES and type(span) is not _Span)
         or type(span._span_processor) not in _MULTI_PROCESSORS
     ):
-        span.end()
+        span.end(end_time=_clock())
         return
     with span._lock:
         ending = span._start_time is not None and span._end_time is None
         if ending:
-            span._end_time = time.time_ns()
+            span._end_time = _clock()
             span._attributes._immutable = True
     if not ending:  # not started, or ended already: the SDK says so as usual
         span.end()
@@ -412,7 +422,7 @@ def end_span(given: trace_api.Span) -> None:
     processor.on_end(span)
 
 
-def attach_span(span: trace_api.Span) -> object:
+def attach_span(span: trace_api.Span) -> Token[Context]:
     """Make ``span`` OpenTelemetry's current span; returns the token for :func:`detach`."""
     if _CONTEXT is None:
         return context_api.attach(trace_api.set_span_in_context(span))
@@ -421,15 +431,36 @@ def attach_span(span: trace_api.Span) -> object:
     return _CONTEXT.set(context)
 
 
-def detach(token: object) -> None:
+def detach(token: Token[Context]) -> None:
     """Undo :func:`attach_span` (in the context it was done in); never raises."""
     try:
         if _CONTEXT is None:
-            context_api.detach(token)  # type: ignore[arg-type]
+            context_api.detach(token)
         else:
-            _CONTEXT.reset(token)  # type: ignore[arg-type]
-    except Exception:
+            _CONTEXT.reset(token)
+    except (ValueError, RuntimeError):  # foreign: the token belongs to another context
         logger.debug("clew: could not restore the OpenTelemetry context", exc_info=True)
+
+
+def parent_span_context(context: Context | None) -> SpanContext | None:
+    """The valid span context of the current span (or of ``context``'s), else None."""
+    if context is not None:
+        span: Any = context.get(_SPAN_KEY)
+    elif _CONTEXT is not None:
+        span = _CONTEXT.get().get(_SPAN_KEY)
+    else:
+        span = context_api.get_value(_SPAN_KEY)
+    if span is None:
+        return None
+    found: SpanContext = span._context if type(span) in _LEAN_CLASSES else span.get_span_context()
+    return found if found.is_valid else None
+
+
+def set_clock(clock: Callable[[], int] | None) -> None:
+    """Take the start and end times of clew's spans from ``clock`` (nanoseconds since the
+    epoch; None: ``time.time_ns``). ``clew.testing`` uses it for deterministic times."""
+    global _clock
+    _clock = clock or time.time_ns
 
 
 def _short_path_refusal(tracer: Tracer, ids: ClewIdGenerator) -> str | None:
