@@ -20,7 +20,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 
 from clew import attributes as a
 from clew import errors
@@ -206,6 +206,7 @@ def _install_tracer(config: Config) -> None:
         entry.TracerSettings(
             start_span=sdk_shortcut.SpanStarter(tracer, id_generator).start,
             new_trace_id=id_generator.new_root_trace_id,
+            random_ids=ids is None and type(provider.id_generator) is RandomIdGenerator,
             capture=config.capture_content,
             max_value_bytes=config.max_value_bytes,
             sample_rate=config.sample_rate,

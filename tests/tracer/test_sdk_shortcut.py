@@ -23,7 +23,15 @@ from opentelemetry.trace import (
 )
 
 from clew.tracer.id_generator import ClewIdGenerator
-from clew.tracer.sdk_shortcut import SpanStarter, attach_span, detach, end_span, quiet_processor
+from clew.tracer.sdk_shortcut import (
+    LIVE_KEY,
+    SpanStarter,
+    attach,
+    context_reader,
+    detach,
+    end_span,
+    quiet_processor,
+)
 
 _LOW64 = (1 << 64) - 1
 
@@ -230,14 +238,17 @@ def test_the_sdks_own_ids_are_used_for_children() -> None:
     assert child.get_span_context().trace_id == parent.get_span_context().trace_id
 
 
-def test_attach_span_makes_it_current_and_detach_restores() -> None:
+def test_attach_makes_both_current_and_detach_restores() -> None:
     starter, _ = make_starter()
     span = starter.start("work", None, SpanKind.INTERNAL, {}, None)
+    live = object()
     before = trace_api.get_current_span()
-    token = attach_span(span)
+    token = attach(span, live)
     assert trace_api.get_current_span() is span
+    assert context_reader()().get(LIVE_KEY) is live
     detach(token)
     assert trace_api.get_current_span() is before
+    assert context_reader()().get(LIVE_KEY) is None
 
 
 def test_detach_with_a_token_from_another_context_does_not_raise() -> None:
@@ -245,7 +256,7 @@ def test_detach_with_a_token_from_another_context_does_not_raise() -> None:
 
     starter, _ = make_starter()
     span = starter.start("work", None, SpanKind.INTERNAL, {}, None)
-    token = contextvars.copy_context().run(attach_span, span)
+    token = contextvars.copy_context().run(attach, span, None)
     detach(token)  # logged at debug level, never raised
     assert trace_api.get_current_span() is not span
 

@@ -41,7 +41,7 @@ from clew.providers.pricing import cost_of
 from clew.providers.registry import Endpoint
 from clew.providers.usage import Usage
 from clew.tracer.entry import open_span
-from clew.tracer.live import CURRENT, LiveSpan
+from clew.tracer.live import LIVE_KEY, LiveSpan, current_context
 from clew.tracer.options import SpanSpec
 from clew.tracer.serialize import to_json
 
@@ -76,7 +76,7 @@ class Outcome:
     """What a response said, for the engine to record and price.
 
     Attributes:
-        usage: the tokens (None when the response carried none).
+        usage: the token (None when the response carried none).
         model: the model that answered (None: the requested one).
         reported_cost: a cost the provider reported (OpenRouter), which wins over prices.
     """
@@ -320,7 +320,8 @@ def begin(
 
     ``args`` / ``kwargs`` are those of ``request(cast_to, options, *, stream, stream_cls)``.
     """
-    parent = CURRENT.get()
+    context = current_context()
+    parent: Any = context.get(LIVE_KEY)  # a LiveSpan or None
     if parent is not None and not parent.recording:
         return None  # a sampled-out trace: no span, nothing captured
     options = args[1] if len(args) > 1 else kwargs.get("options")
@@ -346,7 +347,7 @@ def begin(
         attrs[a.SERVER_PORT] = endpoint.port
     model = body.get("model")
     name = f"{route.operation} {model}" if isinstance(model, str) and model else route.operation
-    live = open_span(_spec(name), extra=attrs, kind=SpanKind.CLIENT)
+    live = open_span(_spec(name), context, parent, extra=attrs, kind=SpanKind.CLIENT)
     if live is None or not live.recording:
         return None
     call = Call(live, route, body, endpoint)
@@ -607,15 +608,15 @@ def sync_wrapper(adapter: Adapter) -> Callable[..., Any]:
         if call is None:
             return wrapped(*args, **kwargs)
         marker = _IN_CALL.set(True)
-        tokens = call.live.activate()
+        token = call.live.activate()
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            call.live.deactivate(tokens)
+            call.live.deactivate(token)
             _IN_CALL.reset(marker)
             call.fail(exc)
             raise
-        call.live.deactivate(tokens)
+        call.live.deactivate(token)
         _IN_CALL.reset(marker)
         settle(adapter, call, result)
         return result
@@ -639,15 +640,15 @@ def async_wrapper(adapter: Adapter) -> Callable[..., Any]:
         if call is None:
             return await wrapped(*args, **kwargs)
         marker = _IN_CALL.set(True)
-        tokens = call.live.activate()
+        token = call.live.activate()
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            call.live.deactivate(tokens)
+            call.live.deactivate(token)
             _IN_CALL.reset(marker)
             call.fail(exc)
             raise
-        call.live.deactivate(tokens)
+        call.live.deactivate(token)
         _IN_CALL.reset(marker)
         settle(adapter, call, result)
         return result

@@ -8,14 +8,14 @@ from typing import Any
 from opentelemetry import trace as trace_api
 
 from clew.log_record import log_trace_id_of, root_trace_id_of
-from clew.tracer.live import CURRENT, LiveSpan
+from clew.tracer.live import LiveSpan, current
 
 __all__ = ["current_span", "get_current_trace_id", "get_root_trace_id", "trace_insert"]
 
 
 def current_span() -> LiveSpan | None:
     """The innermost clew span of the current context, or None."""
-    return CURRENT.get()
+    return current()
 
 
 def get_current_trace_id() -> str | None:
@@ -49,7 +49,7 @@ def trace_insert(data: Mapping[str, Any], trace_id: str | None = None) -> None:
     Raises:
         ConfigurationError: ``data`` has a field clew does not know.
     """
-    live = CURRENT.get()
+    live = current()
     if trace_id is not None:
         while live is not None and live.trace_id != trace_id:
             live = live.parent

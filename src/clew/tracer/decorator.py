@@ -10,7 +10,9 @@ from typing import Any, TypeVar, Unpack, overload
 from clew.errors import ConfigurationError
 from clew.tracer.entry import open_span
 from clew.tracer.generators import TracedAsyncGenerator, TracedGenerator
+from clew.tracer.live import LIVE_KEY, current_context
 from clew.tracer.options import SpanOptions, SpanSpec
+from clew.tracer.sdk_shortcut import attach, detach
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,7 +91,11 @@ def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         def iter_wrapper(*args: Any, **kwargs: Any) -> Any:
-            live = open_span(spec, bind, (args, kwargs))
+            context = current_context()
+            parent: Any = context.get(LIVE_KEY)  # a LiveSpan or None
+            if parent is not None and not parent.recording:  # open_span's first check, inline
+                return fn(*args, **kwargs)
+            live = open_span(spec, context, parent, bind, (args, kwargs))
             if live is None:
                 return fn(*args, **kwargs)
             try:
@@ -105,36 +111,46 @@ def _wrap(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            live = open_span(spec, bind, (args, kwargs))
+            context = current_context()
+            parent: Any = context.get(LIVE_KEY)  # a LiveSpan or None
+            if parent is not None and not parent.recording:  # open_span's first check, inline
+                return await fn(*args, **kwargs)
+            live = open_span(spec, context, parent, bind, (args, kwargs))
             if live is None:
                 return await fn(*args, **kwargs)
-            tokens = live.activate()
+            token = attach(live.span, live)
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                live.deactivate(tokens)
+                detach(token)
                 live.fail(exc)
                 raise
-            live.deactivate(tokens)
-            live.end(result, True)
+            detach(token)
+            if live.recording:  # a dropped span has nothing to end
+                live.end(result, True)
             return result
 
         return async_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        live = open_span(spec, bind, (args, kwargs))
+        context = current_context()
+        parent: Any = context.get(LIVE_KEY)  # a LiveSpan or None
+        if parent is not None and not parent.recording:  # open_span's first check, inline
+            return fn(*args, **kwargs)
+        live = open_span(spec, context, parent, bind, (args, kwargs))
         if live is None:
             return fn(*args, **kwargs)
-        tokens = live.activate()
+        token = attach(live.span, live)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            live.deactivate(tokens)
+            detach(token)
             live.fail(exc)
             raise
-        live.deactivate(tokens)
-        live.end(result, True)
+        detach(token)
+        if live.recording:  # a dropped span has nothing to end
+            live.end(result, True)
         return result
 
     return wrapper

@@ -26,38 +26,21 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 from clew import attributes as a
 from clew.errors import ConfigurationError, internal_error
 from clew.log_record import parse_uuid, span_id_from_log_trace_id
-from clew.tracer.live import CURRENT, LiveSpan
+from clew.tracer.live import LiveSpan, dropped_span
 from clew.tracer.options import SpanSpec
-from clew.tracer.sdk_shortcut import StartSpan, parent_span_context
+from clew.tracer.sampling import SAMPLING_MASK, sample_bound
+from clew.tracer.sdk_shortcut import SPAN_KEY, StartSpan, valid_span_context
 from clew.tracer.serialize import DEFAULT_MAX_BYTES, to_json
 
-__all__ = [
-    "SAMPLING_MASK",
-    "Stitch",
-    "TracerSettings",
-    "install",
-    "on_first_span",
-    "open_span",
-    "sample_bound",
-    "stitch",
-]
+__all__ = ["Stitch", "TracerSettings", "install", "on_first_span", "open_span", "stitch"]
 
 logger = logging.getLogger(__name__)
 
 _LOW64 = (1 << 64) - 1
+_ALL = sample_bound(1.0)  # the bound that keeps every trace
+_getrandbits = random.getrandbits
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _INTERNAL = SpanKind.INTERNAL
-
-SAMPLING_MASK = (1 << 56) - 1
-"""Sampling reads the trace id's rightmost 56 bits: the bits W3C Trace Context level 2 (and
-OpenTelemetry's consistent probability sampling) promise to be random. The low 64 bits that
-``TraceIdRatioBased`` reads are not: in a UUID4 ``root_trace_id`` their top bits are the fixed
-variant bits, which would drop every such trace at a rate of 0.5."""
-
-
-def sample_bound(rate: float) -> int:
-    """A trace is kept when ``trace_id & SAMPLING_MASK`` is below this bound."""
-    return round(rate * (1 << 56))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +50,7 @@ class TracerSettings:
     Attributes:
         start_span: starts an SDK span (see :class:`~clew.tracer.sdk_shortcut.SpanStarter`).
         new_trace_id: a new trace id with non-zero low 64 bits (for a root decided here).
+        random_ids: the ids are the SDK's random ones (:attr:`new_trace_id` may be skipped).
         capture: False when no content is recorded anywhere.
         max_value_bytes: the bound of one captured value.
         sample_rate: the share of traces kept when a root asks for no rate of its own.
@@ -74,6 +58,7 @@ class TracerSettings:
 
     start_span: StartSpan
     new_trace_id: Callable[[], int]
+    random_ids: bool = True
     capture: bool = True
     max_value_bytes: int = DEFAULT_MAX_BYTES
     sample_rate: float = 1.0
@@ -146,8 +131,24 @@ def stitch(parent_trace_id: str | None, root_trace_id: str | None) -> Stitch:
     return Stitch(trace_api.set_span_in_context(parent_span), attrs, depth)
 
 
+def _root_ids(settings: TracerSettings, outer_span: Any) -> tuple[int, int, bool]:
+    """The trace and span id of a root span whose sampling clew decides, and whether the trace
+    is new (not that of an OpenTelemetry span it starts under)."""
+    outer = valid_span_context(outer_span) if outer_span is not None else None
+    if outer is not None:
+        return outer.trace_id, _getrandbits(64) or 1, False
+    trace_id = 0
+    if settings.random_ids:  # RandomIdGenerator's arithmetic, without its call
+        trace_id = _getrandbits(128)
+    if not trace_id & _LOW64:
+        trace_id = settings.new_trace_id()
+    return trace_id, trace_id & _LOW64, True
+
+
 def open_span(
     spec: SpanSpec,
+    context: Context,
+    parent: LiveSpan | None,
     inputs: Callable[..., Mapping[str, Any] | None] | None = None,
     inputs_args: tuple[Any, ...] = (),
     *,
@@ -160,6 +161,10 @@ def open_span(
 
     Args:
         spec: the validated name and options.
+        context: the current OpenTelemetry context (``current_context()``), read once by the
+            caller.
+        parent: clew's current span, ``context.get(LIVE_KEY)`` (the caller has read it to see
+            whether it is dropped; None with ``stitched``).
         inputs: called with ``inputs_args`` only when inputs are captured; returns the inputs.
         inputs_args: the arguments for ``inputs``.
         stitched: a parent begun elsewhere, instead of the current span.
@@ -172,27 +177,24 @@ def open_span(
         when opening failed.
     """
     try:
-        parent = None if stitched is not None else CURRENT.get()
         if parent is not None and not parent.recording:
             return None
         settings = _settings or _configured()
-        context: Context | None = None
         preset: int | None = None
         counter: Iterator[int]
         if parent is None:
-            rate = settings.sample_rate if spec.rate is None else spec.rate
             if stitched is not None:
                 context = stitched.context
-            if rate < 1.0:
-                outer = parent_span_context(context)
-                trace_id = outer.trace_id if outer is not None else settings.new_trace_id()
-                if (trace_id & SAMPLING_MASK) >= (
-                    settings.bound if spec.rate is None else sample_bound(rate)
-                ):
-                    span_id = trace_id & _LOW64 if outer is None else random.getrandbits(64) or 1
-                    return LiveSpan.dropped(trace_id, span_id, None)
-                if outer is None:
-                    preset = trace_id
+            bound = settings.bound if spec.rate is None else spec.bound
+            if bound < _ALL:  # a rate below 1
+                outer_span = context.get(SPAN_KEY)
+                if not bound and settings.random_ids:
+                    # every trace is dropped: its ids are made if someone asks for them
+                    return dropped_span(0, 0, None, outer_span)
+                trace_id, span_id, fresh = _root_ids(settings, outer_span)
+                if (trace_id & SAMPLING_MASK) >= bound:
+                    return dropped_span(trace_id, span_id, None)
+                preset = trace_id if fresh else None
             omit_in = spec.omit_inputs or not settings.capture
             omit_out = spec.omit_outputs or not settings.capture
             depth = stitched.depth if stitched is not None else 0
@@ -200,7 +202,7 @@ def open_span(
         else:
             if spec.rate is not None and spec.rate < 1.0 and random.random() >= spec.rate:
                 trace_id = parent.span.get_span_context().trace_id
-                return LiveSpan.dropped(trace_id, random.getrandbits(64) or 1, parent)
+                return dropped_span(trace_id, _getrandbits(64) or 1, parent)
             omit_in = parent.omit_inputs or spec.omit_inputs
             omit_out = parent.omit_outputs or spec.omit_outputs
             depth = parent.depth + 1

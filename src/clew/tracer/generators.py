@@ -75,18 +75,18 @@ class TracedGenerator(Generator[Any, Any, Any]):
         live = self._live
         if live.ended:
             return advance(value)
-        tokens = live.activate()
+        token = live.activate()
         try:
             item = advance(value)
         except StopIteration:
-            live.deactivate(tokens)
+            live.deactivate(token)
             self._finish()
             raise
         except BaseException as exc:
-            live.deactivate(tokens)
+            live.deactivate(token)
             live.fail(exc)
             raise
-        live.deactivate(tokens)
+        live.deactivate(token)
         if self._collector is not None:
             self._collector.add(item)
         return item
@@ -96,14 +96,14 @@ class TracedGenerator(Generator[Any, Any, Any]):
         if live.ended:
             self._gen.close()
             return
-        tokens = live.activate()
+        token = live.activate()
         try:
             self._gen.close()
         except BaseException as exc:
-            live.deactivate(tokens)
+            live.deactivate(token)
             live.fail(exc)
             raise
-        live.deactivate(tokens)
+        live.deactivate(token)
         self._finish()
 
     def _finish(self) -> None:
@@ -154,18 +154,18 @@ class TracedAsyncGenerator(AsyncGenerator[Any, Any]):
         live = self._live
         if live.ended:
             return await advance(value)
-        tokens = live.activate()
+        token = live.activate()
         try:
             item = await advance(value)
         except StopAsyncIteration:
-            live.deactivate(tokens)
+            live.deactivate(token)
             self._finish()
             raise
         except BaseException as exc:
-            live.deactivate(tokens)
+            live.deactivate(token)
             live.fail(exc)
             raise
-        live.deactivate(tokens)
+        live.deactivate(token)
         if self._collector is not None:
             self._collector.add(item)
         return item
@@ -175,14 +175,14 @@ class TracedAsyncGenerator(AsyncGenerator[Any, Any]):
         if live.ended:
             await self._agen.aclose()
             return
-        tokens = live.activate()
+        token = live.activate()
         try:
             await self._agen.aclose()
         except BaseException as exc:
-            live.deactivate(tokens)
+            live.deactivate(token)
             live.fail(exc)
             raise
-        live.deactivate(tokens)
+        live.deactivate(token)
         self._finish()
 
     def _finish(self) -> None:

@@ -1,8 +1,13 @@
-"""A clew span while it runs, and the context variable that says which one is current.
+"""A clew span while it runs, and which one is current.
 
 A :class:`LiveSpan` wraps the OpenTelemetry span: the setters collect attributes that go to the
 SDK in one call when the span ends, and the span ends exactly once. A sampled-out span is a
-LiveSpan too (``recording`` False), so its children know to record nothing.
+:class:`DroppedSpan` (``recording`` False), so its children know to record nothing.
+
+The current LiveSpan sits in OpenTelemetry's context beside the span it wraps
+(:data:`~clew.tracer.sdk_shortcut.LIVE_KEY`): one context holds both, so clew's parent and
+OpenTelemetry's never disagree, and a thread, task or ``context.attach`` that carries one
+carries the other.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import random
+import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextvars import ContextVar, Token
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import trace as trace_api
@@ -22,15 +29,38 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from clew import attributes as a
 from clew.errors import ConfigurationError, internal_error
 from clew.log_record import log_trace_id_of, root_trace_id_of
-from clew.tracer.sdk_shortcut import attach_span, detach, end_span, set_attributes
+from clew.tracer.sdk_shortcut import (
+    LIVE_KEY,
+    attach,
+    context_reader,
+    detach,
+    end_span,
+    set_attributes,
+    valid_span_context,
+)
 from clew.tracer.serialize import to_json
 
-__all__ = ["CURRENT", "INSERTABLE_FIELDS", "LiveSpan"]
+__all__ = [
+    "INSERTABLE_FIELDS",
+    "LIVE_KEY",
+    "DroppedSpan",
+    "LiveSpan",
+    "current",
+    "current_context",
+    "dropped_span",
+]
 
 logger = logging.getLogger(__name__)
 
-CURRENT: ContextVar[LiveSpan | None] = ContextVar("clew_current_span", default=None)
-"""The innermost clew span of this context (None outside any clew span)."""
+current_context = context_reader()
+"""The current OpenTelemetry context; ``current_context().get(LIVE_KEY)`` is clew's span."""
+
+
+def current() -> LiveSpan | None:
+    """The innermost clew span of the current context (None outside any clew span)."""
+    live = current_context().get(LIVE_KEY)
+    return live if isinstance(live, LiveSpan) else None
+
 
 INSERTABLE_FIELDS = (
     "inputs",
@@ -97,15 +127,6 @@ class LiveSpan:
         self._metadata = metadata
         self._pending: dict[str, Any] | None = None
         self.ended = False
-
-    @classmethod
-    def dropped(cls, trace_id: int, span_id: int, parent: LiveSpan | None) -> LiveSpan:
-        """A sampled-out span: it records nothing and carries the ids of a dropped trace, so
-        OpenTelemetry children and other processes (the W3C sampled flag) drop it too."""
-        context = tuple.__new__(
-            SpanContext, (trace_id, span_id, False, _NOT_SAMPLED, DEFAULT_TRACE_STATE, True)
-        )
-        return cls(NonRecordingSpan(context), parent, False, True, True, 0, _NO_ORDER, 0)
 
     # -- ids -------------------------------------------------------------------------------
     @property
@@ -228,18 +249,14 @@ class LiveSpan:
             return None
 
     # -- life cycle ------------------------------------------------------------------------
-    def activate(self) -> tuple[Token[LiveSpan | None], Token[Context]]:
-        """Make this span current (clew's and OpenTelemetry's context); returns the tokens."""
-        return CURRENT.set(self), attach_span(self.span)
+    def activate(self) -> Token[Context]:
+        """Make this span current (clew's and OpenTelemetry's); returns the token."""
+        return attach(self.span, self)
 
     @staticmethod
-    def deactivate(tokens: tuple[Token[LiveSpan | None], Token[Context]]) -> None:
-        """Undo :meth:`activate` (on the same context it was done in); never raises."""
-        detach(tokens[1])
-        try:
-            CURRENT.reset(tokens[0])
-        except (ValueError, RuntimeError):  # foreign: the block ended in another context
-            logger.debug("clew: could not restore the current span", exc_info=True)
+    def deactivate(token: Token[Context]) -> None:
+        """Undo :meth:`activate` (in the context it was done in); never raises."""
+        detach(token)
 
     def end(self, output: Any = None, has_output: bool = False) -> None:
         """End the span successfully (once; later calls do nothing)."""
@@ -277,6 +294,108 @@ class LiveSpan:
             end_span(span)
         except Exception:
             internal_error(logger, "ending span %r with an error failed", self.span)
+
+
+class DroppedSpan(LiveSpan):
+    """A sampled-out span: every setter does nothing, and it never ends (there is nothing to end).
+
+    Only ``span`` and ``parent`` are its own; the rest are class attributes, so making one costs
+    two assignments.
+    """
+
+    __slots__ = ()
+
+    recording = False
+    ended = False
+    omit_inputs = True
+    omit_outputs = True
+    depth = 0
+    counter = _NO_ORDER
+    max_bytes = 0
+    _tags = None
+    _metadata = None
+    _pending = None
+
+    def end(self, output: Any = None, has_output: bool = False) -> None:
+        """Nothing to end."""
+
+    def fail(self, exc: BaseException) -> None:
+        """Nothing to end."""
+
+
+class DroppedOtelSpan(NonRecordingSpan):
+    """The OpenTelemetry span of a :class:`DroppedSpan`: not sampled, and its ``SpanContext``
+    is made the first time someone asks (an OpenTelemetry child, a propagator), since most
+    dropped spans are never asked.
+
+    A trace dropped whatever its id (a rate of 0) gets its ids then too: the trace id of the
+    OpenTelemetry span it started under (``outer``), or a new random one.
+    """
+
+    __slots__ = ("_made", "_outer", "_span_id", "_trace_id")
+
+    def __init__(self, trace_id: int, span_id: int, outer: trace_api.Span | None = None) -> None:
+        self._trace_id = trace_id  # 0: made when asked for, from outer or at random
+        self._span_id = span_id
+        self._outer = outer
+        self._made: SpanContext | None = None
+
+    def get_span_context(self) -> SpanContext:
+        made = self._made
+        if made is None:
+            with _MAKING:
+                made = self._made
+                if made is None:
+                    made = self._made = self._make()
+        return made
+
+    def _make(self) -> SpanContext:
+        trace_id, span_id = self._trace_id, self._span_id
+        if not trace_id:
+            outer = valid_span_context(self._outer)
+            if outer is not None:
+                trace_id, span_id = outer.trace_id, random.getrandbits(64) or 1
+            else:
+                trace_id = random.getrandbits(128)
+                while not trace_id & _LOW64:
+                    trace_id = random.getrandbits(128)
+                span_id = trace_id & _LOW64
+        return tuple.__new__(
+            SpanContext, (trace_id, span_id, False, _NOT_SAMPLED, DEFAULT_TRACE_STATE, True)
+        )
+
+    @property
+    def _context(self) -> SpanContext:  # what NonRecordingSpan's own methods read
+        return self.get_span_context()
+
+    @_context.setter
+    def _context(self, value: SpanContext) -> None:
+        self._made = value
+
+
+_MAKING = threading.Lock()
+_LOW64 = (1 << 64) - 1
+_new = object.__new__
+
+
+def dropped_span(
+    trace_id: int, span_id: int, parent: LiveSpan | None, outer: Any = None
+) -> LiveSpan:
+    """A sampled-out span: it records nothing and carries the ids of a dropped trace, so
+    OpenTelemetry children and other processes (the W3C sampled flag) drop it too.
+
+    A trace id of 0 has the ids made when first asked for (see :class:`DroppedOtelSpan`),
+    from ``outer``, the OpenTelemetry span the dropped root started under.
+    """
+    span = _new(DroppedOtelSpan)  # made without __init__'s call: this is the hot path
+    span._trace_id = trace_id
+    span._span_id = span_id
+    span._outer = outer
+    span._made = None
+    live = _new(DroppedSpan)
+    live.span = span
+    live.parent = parent
+    return live
 
 
 def _qualified_name(cls: type) -> str:

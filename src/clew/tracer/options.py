@@ -8,6 +8,7 @@ from typing import Any, TypedDict, get_type_hints
 
 from clew import attributes as a
 from clew.errors import ConfigurationError
+from clew.tracer.sampling import sample_bound
 from clew.tracer.serialize import to_json
 
 __all__ = ["OPTION_NAMES", "SpanOptions", "SpanSpec"]
@@ -62,10 +63,20 @@ class SpanSpec:
         omit_inputs: inputs are not recorded here and below.
         omit_outputs: outputs are not recorded here and below.
         rate: the sample rate asked for, or None.
+        bound: the sampling bound of ``rate`` (see :func:`~clew.tracer.sampling.sample_bound`).
         attributes: the span's start attributes the options make.
     """
 
-    __slots__ = ("attributes", "metadata", "name", "omit_inputs", "omit_outputs", "rate", "tags")
+    __slots__ = (
+        "attributes",
+        "bound",
+        "metadata",
+        "name",
+        "omit_inputs",
+        "omit_outputs",
+        "rate",
+        "tags",
+    )
 
     def __init__(self, name: str, options: SpanOptions | Mapping[str, Any] | None = None) -> None:
         """Validate ``name`` and ``options``.
@@ -110,6 +121,7 @@ class SpanSpec:
         self.omit_inputs = omit or bool(opts.get("log_omit_inputs"))
         self.omit_outputs = omit or bool(opts.get("log_omit_outputs"))
         self.rate = None if rate is None else float(rate)
+        self.bound = sample_bound(self.rate) if self.rate is not None else 0
         if tag_list:
             attrs[a.CLEW_TAGS] = tuple(tag_list)
         if self.metadata:

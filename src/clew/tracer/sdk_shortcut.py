@@ -422,34 +422,44 @@ def end_span(given: trace_api.Span) -> None:
     processor.on_end(span)
 
 
-def attach_span(span: trace_api.Span) -> Token[Context]:
-    """Make ``span`` OpenTelemetry's current span; returns the token for :func:`detach`."""
+SPAN_KEY = _SPAN_KEY
+"""Where OpenTelemetry's context holds the current span."""
+
+LIVE_KEY = context_api.create_key("clew-current-span")
+"""Where clew's current span (a ``LiveSpan``) sits in OpenTelemetry's context, beside the
+OpenTelemetry span it wraps: one context holds both, so they never disagree, and making a span
+current costs one context copy."""
+
+
+def attach(span: trace_api.Span, live: object) -> Token[Context]:
+    """Make ``span`` OpenTelemetry's current span and ``live`` clew's; returns the token for
+    :func:`detach`."""
     if _CONTEXT is None:
-        return context_api.attach(trace_api.set_span_in_context(span))
-    context = Context(_CONTEXT.get())
-    dict.__setitem__(context, _SPAN_KEY, span)
-    return _CONTEXT.set(context)
+        context = context_api.set_value(LIVE_KEY, live, trace_api.set_span_in_context(span))
+        return context_api.attach(context)
+    # One literal: a third cheaper than copying the context and setting the two keys.
+    return _CONTEXT.set(Context({**_CONTEXT.get(), _SPAN_KEY: span, LIVE_KEY: live}))
 
 
 def detach(token: Token[Context]) -> None:
-    """Undo :func:`attach_span` (in the context it was done in); never raises."""
+    """Undo :func:`attach` (in the context it was done in); never raises."""
     try:
         if _CONTEXT is None:
             context_api.detach(token)
         else:
             _CONTEXT.reset(token)
-    except (ValueError, RuntimeError):  # foreign: the token belongs to another context
+    except (ValueError, RuntimeError):  # foreign: the block ended in another context
         logger.debug("clew: could not restore the OpenTelemetry context", exc_info=True)
 
 
-def parent_span_context(context: Context | None) -> SpanContext | None:
-    """The valid span context of the current span (or of ``context``'s), else None."""
-    if context is not None:
-        span: Any = context.get(_SPAN_KEY)
-    elif _CONTEXT is not None:
-        span = _CONTEXT.get().get(_SPAN_KEY)
-    else:
-        span = context_api.get_value(_SPAN_KEY)
+def context_reader() -> Callable[[], Context]:
+    """A function returning the current OpenTelemetry context (read it with ``.get(key)``):
+    the context variable's own ``get`` when the context is the default contextvars one."""
+    return _CONTEXT.get if _CONTEXT is not None else context_api.get_current
+
+
+def valid_span_context(span: Any) -> SpanContext | None:
+    """The span context of ``span`` (an OpenTelemetry span or None) when it is valid."""
     if span is None:
         return None
     found: SpanContext = span._context if type(span) in _LEAN_CLASSES else span.get_span_context()

@@ -10,7 +10,7 @@ from typing import Any, Unpack
 from opentelemetry.context import Context
 
 from clew.tracer.entry import Stitch, open_span, stitch
-from clew.tracer.live import CURRENT, LiveSpan
+from clew.tracer.live import LIVE_KEY, LiveSpan, current_context, dropped_span
 from clew.tracer.options import SpanOptions, SpanSpec
 
 __all__ = ["span"]
@@ -40,7 +40,7 @@ class span:
         ConfigurationError: an argument is invalid.
     """
 
-    __slots__ = ("_inputs", "_live", "_spec", "_stitch", "_tokens")
+    __slots__ = ("_inputs", "_live", "_spec", "_stitch", "_token")
 
     def __init__(
         self,
@@ -57,20 +57,25 @@ class span:
             stitch(parent_trace_id, root_trace_id) if parent_trace_id or root_trace_id else None
         )
         self._live: LiveSpan | None = None
-        self._tokens: tuple[Token[LiveSpan | None], Token[Context]] | None = None
+        self._token: Token[Context] | None = None
 
     def __enter__(self) -> LiveSpan:
         inputs = self._inputs
+        context = current_context()
+        stitched = self._stitch
+        found = None if stitched is not None else context.get(LIVE_KEY)
         live = open_span(
             self._spec,
+            context,
+            found if isinstance(found, LiveSpan) else None,
             (lambda: inputs) if inputs is not None else None,
-            stitched=self._stitch,
+            stitched=stitched,
         )
-        if live is None:  # inside a dropped trace: the block runs untraced
-            dropped = CURRENT.get()
-            return dropped if dropped is not None else LiveSpan.dropped(1, 1, None)
+        if live is None:  # inside a dropped trace (or opening failed): the block runs untraced
+            dropped = context.get(LIVE_KEY)
+            return dropped if isinstance(dropped, LiveSpan) else dropped_span(1, 1, None)
         self._live = live
-        self._tokens = live.activate()
+        self._token = live.activate()
         return live
 
     def __exit__(
@@ -79,11 +84,11 @@ class span:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        live, tokens = self._live, self._tokens
-        if live is None or tokens is None:
+        live, token = self._live, self._token
+        if live is None or token is None:
             return
-        self._live = self._tokens = None
-        live.deactivate(tokens)
+        self._live = self._token = None
+        live.deactivate(token)
         if exc is None or isinstance(exc, GeneratorExit):
             live.end()
         else:
