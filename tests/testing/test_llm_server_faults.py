@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anthropic
-import httpx2
 import openai
 import pytest
 
@@ -159,11 +158,14 @@ def test_openai_stream_broken_by_a_dropped_connection(
     server.break_next_stream(after=4, mode="close")
     received = []
 
-    with pytest.raises(openai.APIConnectionError):
+    # Which exception a dropped stream becomes is the SDK's choice and changes between
+    # versions; the fake server only promises that the stream fails instead of ending.
+    with pytest.raises(Exception):  # noqa: B017
         for chunk in _chat(client, stream=True):
             received.append(chunk)
 
     assert len(received) == 4
+    assert [chunk.choices[0].finish_reason for chunk in received] == [None] * 4
     assert _chat(client).usage is not None  # the client recovers on a new connection
 
 
@@ -180,15 +182,25 @@ def test_anthropic_stream_broken_with_an_error_event(
 
 
 def test_anthropic_stream_broken_by_a_dropped_connection(claude: anthropic.Anthropic) -> None:
-    headers = {"x-fake-break-after": "4", "x-fake-break-mode": "close"}
+    def event_types(**options: Any) -> Iterator[str]:
+        stream = claude.messages.create(
+            model=CLAUDE, max_tokens=100, messages=PROMPT, stream=True, **options
+        )
+        with stream:
+            yield from (event.type for event in stream)
 
-    with (
-        pytest.raises(httpx2.RemoteProtocolError),
-        claude.messages.stream(
-            model=CLAUDE, max_tokens=100, messages=PROMPT, extra_headers=headers
-        ) as stream,
-    ):
-        stream.get_final_message()
+    complete = list(event_types())
+    headers = {"x-fake-break-after": "4", "x-fake-break-mode": "close"}
+    received = []
+
+    # As above: the SDK picks the exception (httpx's, or its own connection error).
+    with pytest.raises(Exception):  # noqa: B017
+        for kind in event_types(extra_headers=headers):
+            received.append(kind)
+
+    assert received[:2] == ["message_start", "content_block_start"]
+    assert received == complete[: len(received)]
+    assert "message_stop" not in received
 
 
 def test_responses_stream_broken_with_an_error_event(client: openai.OpenAI) -> None:
