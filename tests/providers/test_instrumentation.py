@@ -9,11 +9,11 @@ from openai import AsyncOpenAI, AzureOpenAI, OpenAI
 from provider_helpers import llm_spans, only_llm_span
 
 import clew.providers
-from clew.errors import ConfigurationError
+from clew.errors import ConfigurationError, InternalError
 from clew.providers import instrument, instrument_anthropic, instrument_openai, wrap_openai_client
 from clew.providers import openai as openai_provider
 from clew.providers.instrumentors import AnthropicInstrumentor, OpenAIInstrumentor
-from clew.testing import SpanCapture
+from clew.testing import SpanCapture, internal_errors_swallowed
 from clew.testing.llm_server import FakeLLMServer
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -146,20 +146,24 @@ def test_the_opentelemetry_instrumentors_share_clews_instrumentation(
     assert AnthropicInstrumentor().instrumentation_dependencies()
 
 
-def test_a_failure_inside_clew_never_reaches_the_call(
-    client: OpenAI, clew_spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _break_chat_route(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object) -> object:
         raise RuntimeError("bug in clew")
 
     route = openai_provider.ROUTES["/chat/completions"]
-    adapter = openai_provider.adapter()
+    adapter = openai_provider.SDK.load()[0]
     monkeypatch.setitem(
         adapter.routes,
         "/chat/completions",
         type(route)(route.operation, route.request, broken, broken, route.stream_state),
     )
-    with instrument_openai():
+
+
+def test_a_failure_inside_clew_never_reaches_the_call(
+    client: OpenAI, clew_spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _break_chat_route(monkeypatch)
+    with internal_errors_swallowed(), instrument_openai():
         reply = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
         chunks = list(
             client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
@@ -167,6 +171,14 @@ def test_a_failure_inside_clew_never_reaches_the_call(
     assert reply.choices[0].message.content
     assert chunks
     assert [r["status"] for r in llm_spans(clew_spans)] == ["success", "success"]
+
+
+def test_under_pytest_a_failure_inside_clew_fails_the_test(
+    client: OpenAI, clew_spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _break_chat_route(monkeypatch)
+    with instrument_openai(), pytest.raises(InternalError, match="reading the chat request"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
 
 
 def test_public_names() -> None:

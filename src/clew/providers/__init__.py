@@ -8,13 +8,15 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 from typing import TypeVar
 
-from clew.providers.engine import Instrumentation
+from clew.errors import internal_error
+from clew.providers.patching import Instrumentation, instrument_sdk
 from clew.providers.pricing import Cost, cost_of
-from clew.providers.registry import provider_for_url
+from clew.providers.registry import PROVIDERS, provider_for_url
 from clew.providers.usage import Usage
 
 __all__ = [
@@ -40,12 +42,6 @@ def instrument_openai(client: object = None) -> Instrumentation:
     return instrument(client)
 
 
-def wrap_openai_client(client: _Client) -> _Client:
-    """Trace one OpenAI client and return it (Parea's name for ``instrument_openai(client)``)."""
-    instrument_openai(client)
-    return client
-
-
 def instrument_anthropic(client: object = None) -> Instrumentation:
     """Trace Anthropic calls; see :func:`clew.providers.anthropic.instrument_anthropic`."""
     from clew.providers.anthropic import instrument_anthropic as instrument
@@ -53,7 +49,14 @@ def instrument_anthropic(client: object = None) -> Instrumentation:
     return instrument(client)
 
 
-_PROVIDERS = (("openai", instrument_openai), ("anthropic", instrument_anthropic))
+def wrap_openai_client(client: _Client) -> _Client:
+    """Trace one OpenAI client and return it (Parea's name for ``instrument_openai(client)``).
+
+    Example:
+        >>> client = clew.wrap_openai_client(OpenAI())  # doctest: +SKIP
+    """
+    instrument_openai(client)
+    return client
 
 
 def instrument() -> Instrumentation:
@@ -68,11 +71,11 @@ def instrument() -> Instrumentation:
         ...     ...
     """
     parts = []
-    for module, instrument_one in _PROVIDERS:
-        if importlib.util.find_spec(module) is None:
+    for provider in PROVIDERS.values():
+        if provider.sdk is None or importlib.util.find_spec(provider.name) is None:
             continue
         try:
-            parts.append(instrument_one())
+            parts.append(instrument_sdk(importlib.import_module(provider.sdk).SDK))
         except Exception:
-            logger.exception("clew: instrumenting %s failed", module)
+            internal_error(logger, "instrumenting %s failed", provider.name)
     return Instrumentation("+".join(p.name for p in parts) or "nothing", parts=parts)

@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from clew import attributes as a
-from clew.errors import ConfigurationError
-from clew.providers.engine import Adapter, Call, Instrumentation, Outcome, Route, StreamState, patch
+from clew.providers.engine import Adapter, Call, Outcome, Route, StreamState
 from clew.providers.messages import content_parts, get, param_attributes, texts_of
 from clew.providers.messages import tool_call_part as _tool_call
+from clew.providers.patching import Instrumentation, Sdk, instrument_sdk
 from clew.providers.registry import Endpoint, provider_for_url
 from clew.providers.usage import Usage, estimate_tokens
 from clew.tracer.serialize import to_json
 
-__all__ = ["instrument_anthropic"]
+__all__ = ["SDK", "instrument_anthropic"]
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -64,10 +64,7 @@ def _content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
 
 
 def _set_response(call: Call, response_id: Any, stop_reason: Any, blocks: Any) -> None:
-    if isinstance(response_id, str):
-        call.set(a.GEN_AI_RESPONSE_ID, response_id)
-    if stop_reason:
-        call.set(a.GEN_AI_RESPONSE_FINISH_REASONS, (str(stop_reason),))
+    call.set_response(response_id, [str(stop_reason)] if stop_reason else [])
     if not call.omit_outputs and blocks is not None:
         message = {"role": "assistant", "parts": _blocks(blocks), "finish_reason": stop_reason}
         call.set_json(a.GEN_AI_OUTPUT_MESSAGES, [message])
@@ -199,9 +196,11 @@ class _AnthropicAdapter(Adapter):
         return super().route(url.partition("?")[0])
 
 
-def adapter() -> Adapter:
-    """The Anthropic adapter (imports the ``anthropic`` SDK)."""
+def _load() -> tuple[Adapter, type, type]:
+    """The Anthropic adapter and base client classes (imports the ``anthropic`` SDK)."""
     global _adapter
+    from anthropic._base_client import AsyncAPIClient, SyncAPIClient
+
     if _adapter is None:
         from anthropic import AsyncStream, Stream
         from anthropic._response import BaseAPIResponse
@@ -214,7 +213,11 @@ def adapter() -> Adapter:
             _endpoint_of,
             _without_sdk_span,
         )
-    return _adapter
+    return _adapter, SyncAPIClient, AsyncAPIClient
+
+
+SDK = Sdk("anthropic", "anthropic", "anthropic >= 0.40", _load)
+"""The ``anthropic`` SDK, for :func:`~clew.providers.patching.instrument_sdk`."""
 
 
 def instrument_anthropic(client: Any = None) -> Instrumentation:
@@ -234,18 +237,4 @@ def instrument_anthropic(client: Any = None) -> Instrumentation:
         >>> import clew
         >>> clew.instrument_anthropic()  # doctest: +SKIP
     """
-    try:
-        from anthropic._base_client import AsyncAPIClient, SyncAPIClient
-    except ImportError as exc:
-        raise ImportError(
-            "instrument_anthropic() needs the anthropic package: pip install anthropic"
-        ) from exc
-    sdk = adapter()
-    if client is None:
-        return patch(sdk, [(SyncAPIClient, False), (AsyncAPIClient, True)], "anthropic")
-    if not isinstance(client, SyncAPIClient | AsyncAPIClient):
-        raise ConfigurationError(
-            f"instrument_anthropic() takes an anthropic client, got {type(client).__name__}"
-        )
-    is_async = isinstance(client, AsyncAPIClient)
-    return patch(sdk, [(client, is_async)], f"anthropic client {id(client):#x}", client=client)
+    return instrument_sdk(SDK, client)

@@ -1,11 +1,11 @@
-"""The one LLM instrumentation engine every provider SDK goes through.
+"""The one LLM instrumentation engine every provider SDK goes through: a call's life.
 
 The ``openai`` and ``anthropic`` SDKs send every API call through one method,
-``SyncAPIClient.request`` / ``AsyncAPIClient.request``. clew wraps that method (on the class,
-or on one client), so every endpoint, ``with_raw_response`` and ``with_streaming_response``
-included, passes the same few lines of code. A provider module only says, per request path,
-what to read from the request and from the response (a :class:`Route`), and how to follow a
-stream (a :class:`StreamState`).
+``SyncAPIClient.request`` / ``AsyncAPIClient.request``. clew wraps that method
+(:mod:`clew.providers.patching`), so every endpoint, ``with_raw_response`` and
+``with_streaming_response`` included, passes the same few lines of code. A provider module
+only says, per request path, what to read from the request and from the response (a
+:class:`Route`), and how to follow a stream (a :class:`StreamState`).
 
 Life of a call:
 
@@ -14,29 +14,26 @@ Life of a call:
    (messages, tools) unless the omit rules drop it.
 2. The SDK call runs with the span current (so HTTP spans nest under it).
 3. A plain response ends the span at once. A stream ends it exactly once: on exhaustion, an
-   error, ``close()``, an early ``break``, leaving ``with``, or garbage collection. A raw
-   response ends it when parsed (or closed, or collected).
+   error, ``close()``, an early ``break``, leaving ``with``, or garbage collection; a raw
+   response ends it when parsed (or closed, or collected) (:mod:`clew.providers.streams`).
 
-Nothing here raises into the user's call: a failure inside clew is logged and swallowed, and
-the SDK's own result or exception reaches the caller unchanged.
+Nothing here raises into the user's call: a failure inside clew is an internal error
+(:func:`~clew.errors.internal_error`), and the SDK's own result or exception reaches the
+caller unchanged.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
-import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import wrapt
 from opentelemetry.trace import SpanKind
 
 from clew import attributes as a
+from clew.errors import internal_error
 from clew.providers.pricing import cost_of
 from clew.providers.registry import Endpoint
 from clew.providers.usage import Usage
@@ -45,19 +42,9 @@ from clew.tracer.live import LIVE_KEY, LiveSpan, current_context
 from clew.tracer.options import SpanSpec
 from clew.tracer.serialize import to_json
 
-__all__ = [
-    "Adapter",
-    "Call",
-    "Instrumentation",
-    "Outcome",
-    "Route",
-    "StreamState",
-]
+__all__ = ["Adapter", "Call", "Outcome", "Route", "StreamState", "begin"]
 
 logger = logging.getLogger(__name__)
-
-_IN_CALL: ContextVar[bool] = ContextVar("clew_in_llm_call", default=False)
-"""True while an instrumented request runs: a second wrapper on the same call stands aside."""
 
 _specs: dict[str, SpanSpec] = {}
 
@@ -220,6 +207,13 @@ class Call:
         if value is not None:
             self.live.set_attribute(key, value)
 
+    def set_response(self, response_id: Any, finish_reasons: list[str]) -> None:
+        """Set ``gen_ai.response.id`` (when it is text) and the finish reasons (when any)."""
+        if isinstance(response_id, str):
+            self.live.set_attribute(a.GEN_AI_RESPONSE_ID, response_id)
+        if finish_reasons:
+            self.live.set_attribute(a.GEN_AI_RESPONSE_FINISH_REASONS, tuple(finish_reasons))
+
     def set_json(self, key: str, value: Any, plain: bool = False) -> None:
         """Set an attribute to the JSON text of ``value`` (bounded and redacted).
 
@@ -236,7 +230,7 @@ class Call:
         try:
             self._record(self.route.response(self, response))
         except Exception:
-            logger.exception("clew: reading the %s response failed", self.route.operation)
+            internal_error(logger, "reading the %s response failed", self.route.operation)
         self.live.end()
 
     def finish_stream(self, how: str = "closed") -> None:
@@ -256,7 +250,7 @@ class Call:
             if self.state is not None:
                 self._record(self.state.outcome(self))
         except Exception:
-            logger.exception("clew: reading the %s stream failed", self.route.operation)
+            internal_error(logger, "reading the %s stream failed", self.route.operation)
         self.live.end()
 
     def fail(self, exc: BaseException) -> None:
@@ -274,20 +268,21 @@ class Call:
                     self.live.set_attribute(a.CLEW_TIME_TO_FIRST_TOKEN, ttft)
                 self._record(self.state.outcome(self))
         except Exception:
-            logger.exception("clew: recording an LLM error failed")
+            internal_error(logger, "recording an LLM error failed")
         self.live.fail(exc)
 
-    def chunk(self, item: Any) -> None:
-        """Note one stream chunk (on the user's thread)."""
+    def see(self, chunk: Any) -> None:
+        """Note one stream chunk, on the user's thread: the one thing a stream does per chunk,
+        sync or async."""
         if self.first_chunk is None:
             self.first_chunk = time.perf_counter()
         state = self.state
         if state is not None and not self.live.ended:
             try:
-                state.record(item)
+                state.record(chunk)
             except Exception:
-                logger.exception("clew: reading a stream chunk failed")
-                self.state = None
+                self.state = None  # the rest of the stream goes unread; the span still ends
+                internal_error(logger, "reading a %s stream chunk failed", self.route.operation)
 
     def _record(self, outcome: Outcome) -> None:
         live = self.live
@@ -306,11 +301,8 @@ class Call:
 
     def __del__(self) -> None:
         # A stream or raw response dropped before it ended: the span ends now.
-        try:
-            if not self.live.ended:
-                self.finish_stream("dropped")
-        except Exception:
-            pass
+        if not self.live.ended:
+            self.finish_stream("dropped")
 
 
 def begin(
@@ -353,14 +345,13 @@ def begin(
     call = Call(live, route, body, endpoint)
     if not live.omit_inputs:
         try:
-            for key, value in route.content(body, live.max_bytes).items():
-                live.set_attribute(key, value)
+            live.update_attributes(route.content(body, live.max_bytes))
         except Exception:
-            logger.exception("clew: reading the %s request failed", route.operation)
+            internal_error(logger, "reading the %s request failed", route.operation)
     if adapter.prepare is not None:
         try:
             adapter.prepare(options)
-        except Exception:
+        except Exception:  # foreign: an SDK whose request options this adapter does not know
             logger.debug("clew: preparing the %s request failed", adapter.name, exc_info=True)
     stream = kwargs.get("stream")
     if stream and route.stream_state is not None:
@@ -369,405 +360,3 @@ def begin(
 
 
 # -- results: plain, stream, raw -----------------------------------------------------------
-def settle(adapter: Adapter, call: Call, result: Any) -> None:
-    """Record a result: end the span now, or hook the stream / raw response that ends it."""
-    try:
-        if isinstance(result, adapter.stream_types):
-            _hook_stream(call, result)
-        elif isinstance(result, adapter.raw_types):
-            _hook_raw(adapter, call, result)
-        else:
-            call.finish(result)
-    except Exception:
-        logger.exception("clew: recording an LLM response failed")
-        call.finish_stream()
-
-
-def _hook_stream(call: Call, stream: Any) -> None:
-    if call.state is None:
-        call.state = call.route.stream_state(call.body) if call.route.stream_state else None
-    inner = stream._iterator
-    is_async = hasattr(inner, "__anext__")
-    stream.__dict__["_iterator"] = (
-        _AsyncChunks(inner, call) if is_async else _SyncChunks(inner, call)
-    )
-    _hook_close(call, getattr(stream, "response", None), is_async)
-
-
-def _hook_close(call: Call, response: Any, is_async: bool) -> None:
-    """End the span when the HTTP response is closed outside clew's own iteration."""
-    if response is None or not hasattr(response, "__dict__"):
-        return
-    # Only weak references and the class's own method: the hook must not tie the response into
-    # a reference cycle, or every response would wait for the cyclic garbage collector.
-    ref = weakref.ref(call)
-    response_ref = weakref.ref(response)
-    if is_async:
-        class_aclose = type(response).aclose
-
-        async def aclose() -> None:
-            _closed(ref)
-            owner = response_ref()
-            if owner is not None:
-                await class_aclose(owner)
-
-        response.aclose = aclose
-    else:
-        class_close = type(response).close
-
-        def close() -> None:
-            _closed(ref)
-            owner = response_ref()
-            if owner is not None:
-                class_close(owner)
-
-        response.close = close
-
-
-def _closed(ref: weakref.ReferenceType[Call]) -> None:
-    call = ref()
-    if call is not None and not call.busy and not call.live.ended:
-        call.finish_stream()
-
-
-class _SyncChunks:
-    """Stands in for a stream's chunk iterator; sees each chunk and every way it can end."""
-
-    __slots__ = ("_call", "_inner")
-
-    def __init__(self, inner: Iterator[Any], call: Call) -> None:
-        self._inner = inner
-        self._call = call
-
-    def __next__(self) -> Any:
-        call = self._call
-        call.busy = True
-        try:
-            item = next(self._inner)
-        except StopIteration:
-            call.busy = False
-            call.finish_stream("exhausted")
-            raise
-        except BaseException as exc:
-            call.busy = False
-            call.fail(exc)
-            raise
-        call.busy = False
-        call.chunk(item)
-        return item
-
-    def __iter__(self) -> Iterator[Any]:
-        return self._loop()
-
-    def _loop(self) -> Iterator[Any]:
-        # The per-chunk path of every stream: one loop, and the state's own ``record`` as
-        # the only call per chunk (what :meth:`Call.chunk` does, inline).
-        call = self._call
-        live = call.live
-        state = call.state
-        record = state.record if state is not None else None
-        try:
-            call.busy = True
-            for item in self._inner:
-                call.busy = False
-                if call.first_chunk is None:
-                    call.first_chunk = time.perf_counter()
-                if record is not None and not live.ended:
-                    try:
-                        record(item)
-                    except Exception:
-                        logger.exception("clew: reading a stream chunk failed")
-                        record = call.state = None
-                yield item
-                call.busy = True
-            call.busy = False
-            call.finish_stream("exhausted")
-        except GeneratorExit:
-            call.finish_stream()  # an early break: the consumer let go
-            raise
-        except BaseException as exc:
-            call.busy = False
-            call.fail(exc)
-            raise
-
-
-class _AsyncChunks:
-    """The async twin of :class:`_SyncChunks`."""
-
-    __slots__ = ("_call", "_inner")
-
-    def __init__(self, inner: Any, call: Call) -> None:
-        self._inner = inner
-        self._call = call
-
-    async def __anext__(self) -> Any:
-        call = self._call
-        call.busy = True
-        try:
-            item = await self._inner.__anext__()
-        except StopAsyncIteration:
-            call.busy = False
-            call.finish_stream("exhausted")
-            raise
-        except BaseException as exc:
-            call.busy = False
-            call.fail(exc)
-            raise
-        call.busy = False
-        call.chunk(item)
-        return item
-
-    def __aiter__(self) -> Any:
-        return self._loop()
-
-    async def _loop(self) -> Any:
-        call = self._call
-        live = call.live
-        state = call.state
-        record = state.record if state is not None else None
-        try:
-            call.busy = True
-            async for item in self._inner:
-                call.busy = False
-                if call.first_chunk is None:
-                    call.first_chunk = time.perf_counter()
-                if record is not None and not live.ended:
-                    try:
-                        record(item)
-                    except Exception:
-                        logger.exception("clew: reading a stream chunk failed")
-                        record = call.state = None
-                yield item
-                call.busy = True
-            call.busy = False
-            call.finish_stream("exhausted")
-        except GeneratorExit:
-            call.finish_stream()
-            raise
-        except BaseException as exc:
-            call.busy = False
-            call.fail(exc)
-            raise
-
-
-def _hook_raw(adapter: Adapter, call: Call, raw: Any) -> None:
-    """``with_raw_response`` / ``with_streaming_response``: the span ends when parsed.
-
-    The hooked ``parse`` holds the raw response strongly: ``create(...).parse()`` drops the
-    raw response before ``parse`` runs. (Raw response and hook form a cycle, which the
-    collector reclaims; an unparsed response's span ends then, or when its body is closed.)
-    """
-    parse = type(raw).parse
-
-    def settle_parsed(parsed: Any, to: Any) -> None:
-        if to is None and not call.live.ended:
-            settle(adapter, call, parsed)
-
-    if inspect.iscoroutinefunction(parse):
-
-        async def aparse(*args: Any, **kwargs: Any) -> Any:
-            call.busy = True
-            try:
-                parsed = await parse(raw, *args, **kwargs)
-            finally:
-                call.busy = False
-            settle_parsed(parsed, kwargs.get("to"))
-            return parsed
-
-        raw.parse = aparse
-    else:
-
-        def sync_parse(*args: Any, **kwargs: Any) -> Any:
-            call.busy = True
-            try:
-                parsed = parse(raw, *args, **kwargs)
-            finally:
-                call.busy = False
-            settle_parsed(parsed, kwargs.get("to"))
-            return parsed
-
-        raw.parse = sync_parse
-    http = getattr(raw, "http_response", None)
-    stream = getattr(http, "stream", None)
-    is_async = hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__")
-    _hook_close(call, http, is_async)
-
-
-# -- the wrappers --------------------------------------------------------------------------
-def sync_wrapper(adapter: Adapter) -> Callable[..., Any]:
-    """The wrapt wrapper of a sync ``request`` method."""
-
-    def request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if _IN_CALL.get():
-            return wrapped(*args, **kwargs)
-        try:
-            call = begin(adapter, instance, args, kwargs)
-        except Exception:
-            logger.exception("clew: starting an LLM span failed")
-            call = None
-        if call is None:
-            return wrapped(*args, **kwargs)
-        marker = _IN_CALL.set(True)
-        token = call.live.activate()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.live.deactivate(token)
-            _IN_CALL.reset(marker)
-            call.fail(exc)
-            raise
-        call.live.deactivate(token)
-        _IN_CALL.reset(marker)
-        settle(adapter, call, result)
-        return result
-
-    return request
-
-
-def async_wrapper(adapter: Adapter) -> Callable[..., Any]:
-    """The wrapt wrapper of an async ``request`` method."""
-
-    async def request(
-        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if _IN_CALL.get():
-            return await wrapped(*args, **kwargs)
-        try:
-            call = begin(adapter, instance, args, kwargs)
-        except Exception:
-            logger.exception("clew: starting an LLM span failed")
-            call = None
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        marker = _IN_CALL.set(True)
-        token = call.live.activate()
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.live.deactivate(token)
-            _IN_CALL.reset(marker)
-            call.fail(exc)
-            raise
-        call.live.deactivate(token)
-        _IN_CALL.reset(marker)
-        settle(adapter, call, result)
-        return result
-
-    return request
-
-
-# -- patches and the handle ----------------------------------------------------------------
-class _Patch:
-    """One wrapped attribute: ``owner.name`` (a class, or one client) and how to undo it."""
-
-    __slots__ = ("name", "original", "owner", "wrapper")
-
-    def __init__(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
-        self.owner = owner
-        self.name = name
-        self.original: Any = None
-        self.wrapper: Any = None
-        if isinstance(owner, type):
-            self.original = owner.__dict__[name]
-            self.wrapper = wrapt.FunctionWrapper(self.original, wrapper)
-        else:
-            self.wrapper = wrapt.FunctionWrapper(getattr(owner, name), wrapper)
-        setattr(owner, name, self.wrapper)
-
-    def undo(self) -> None:
-        owner = self.owner
-        if isinstance(owner, type):
-            if owner.__dict__.get(self.name) is self.wrapper:
-                setattr(owner, self.name, self.original)
-        elif vars(owner).get(self.name) is self.wrapper:
-            delattr(owner, self.name)
-
-
-class Instrumentation:
-    """A handle on an instrumentation: undo it, or use it as a context manager.
-
-    Example:
-        >>> import clew
-        >>> with clew.instrument_openai():  # doctest: +SKIP
-        ...     client.chat.completions.create(...)  # traced
-    """
-
-    def __init__(
-        self,
-        name: str,
-        patches: list[_Patch] | None = None,
-        parts: list[Instrumentation] | None = None,
-        on_undo: Callable[[], None] | None = None,
-    ) -> None:
-        self.name = name
-        self._patches = patches or []
-        self._parts = parts or []
-        self._on_undo = on_undo
-        self._active = True
-
-    @property
-    def active(self) -> bool:
-        """True until :meth:`uninstrument` is called."""
-        return self._active
-
-    def uninstrument(self) -> None:
-        """Undo the instrumentation (idempotent). Calls already running finish traced."""
-        if not self._active:
-            return
-        self._active = False
-        for patch in reversed(self._patches):
-            try:
-                patch.undo()
-            except Exception:
-                logger.exception("clew: undoing the %s instrumentation failed", self.name)
-        for part in self._parts:
-            part.uninstrument()
-        if self._on_undo is not None:
-            self._on_undo()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.uninstrument()
-
-    def __repr__(self) -> str:
-        state = "active" if self._active else "undone"
-        return f"<clew.Instrumentation {self.name} {state}>"
-
-
-_registry: dict[str, Instrumentation] = {}
-_HANDLE_ATTRIBUTE = "_clew_instrumentation"
-
-
-def patch(
-    adapter: Adapter, targets: list[tuple[Any, bool]], label: str, client: Any = None
-) -> Instrumentation:
-    """Wrap ``request`` on each target (``(class or client, is_async)``), once.
-
-    The SDK classes are instrumented once per process (``client`` None), a client once per
-    client (the handle is kept on the client, so it dies with it). Calling again while the
-    first is active returns the same handle.
-    """
-    holder: dict[str, Any] = _registry if client is None else vars(client)
-    key = adapter.name if client is None else _HANDLE_ATTRIBUTE
-    existing = holder.get(key)
-    if isinstance(existing, Instrumentation) and existing.active:
-        return existing
-    patches = [
-        _Patch(owner, "request", async_wrapper(adapter) if is_async else sync_wrapper(adapter))
-        for owner, is_async in targets
-    ]
-
-    def forget() -> None:
-        if holder.get(key) is handle:
-            del holder[key]
-
-    handle = Instrumentation(label, patches, on_undo=forget)
-    holder[key] = handle
-    return handle

@@ -8,54 +8,47 @@ the ``OpenAIInstrumentor`` still gives one span per call.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from clew.providers.engine import Instrumentation
+from clew.providers.patching import Instrumentation, Sdk, instrument_sdk
 
 __all__ = ["AnthropicInstrumentor", "OpenAIInstrumentor"]
 
 
 class _ClewInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    sdk_module: ClassVar[str]  # the module whose SDK this instrumentor turns on
     _handle: Instrumentation | None = None
 
+    def _sdk(self) -> Sdk:
+        sdk: Sdk = importlib.import_module(self.sdk_module).SDK
+        return sdk
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """The SDK versions this instrumentor supports."""
+        return (self._sdk().requirement,)
+
     def _instrument(self, **kwargs: Any) -> None:
-        self._handle = self._start()
+        self._handle = instrument_sdk(self._sdk())
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._handle is not None:
             self._handle.uninstrument()
             self._handle = None
 
-    def _start(self) -> Instrumentation:
-        raise NotImplementedError
-
 
 class OpenAIInstrumentor(_ClewInstrumentor):
     """Trace every ``openai`` client (``OpenAIInstrumentor().instrument()``)."""
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """The SDK versions this instrumentor supports."""
-        return ("openai >= 1.40",)
-
-    def _start(self) -> Instrumentation:
-        from clew.providers.openai import instrument_openai
-
-        return instrument_openai()
+    sdk_module = "clew.providers.openai"
 
 
 class AnthropicInstrumentor(_ClewInstrumentor):
     """Trace every ``anthropic`` client (``AnthropicInstrumentor().instrument()``)."""
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """The SDK versions this instrumentor supports."""
-        return ("anthropic >= 0.30",)
-
-    def _start(self) -> Instrumentation:
-        from clew.providers.anthropic import instrument_anthropic
-
-        return instrument_anthropic()
+    sdk_module = "clew.providers.anthropic"

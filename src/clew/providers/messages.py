@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from clew import attributes as a
+from clew.tracer.serialize import to_json
 
-__all__ = ["get", "param_attributes", "text_part", "tool_call_part"]
+__all__ = ["get", "param_attributes", "text_part", "tool_call_part", "tool_definitions"]
 
 Part = dict[str, Any]
 Message = dict[str, Any]
@@ -37,6 +38,14 @@ def get(obj: Any, name: str, default: Any = None) -> Any:
             _is_mapping[kind] = mapping
     value = obj.get(name) if mapping else getattr(obj, name, None)
     return default if value is None else value
+
+
+def tool_definitions(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    """The ``gen_ai.tool.definitions`` attribute of a request's ``tools`` (or ``functions``)."""
+    tools = body.get("tools") or body.get("functions")
+    if tools:
+        return {a.GEN_AI_TOOL_DEFINITIONS: to_json(tools, max_bytes)}
+    return {}
 
 
 def text_part(text: Any) -> Part:

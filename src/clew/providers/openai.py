@@ -18,8 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clew import attributes as a
-from clew.errors import ConfigurationError
-from clew.providers.engine import Adapter, Call, Instrumentation, Outcome, Route, StreamState, patch
+from clew.providers.engine import Adapter, Call, Outcome, Route, StreamState
 from clew.providers.messages import (
     content_parts,
     get,
@@ -27,12 +26,19 @@ from clew.providers.messages import (
     text_part,
     texts_of,
     tool_call_part,
+    tool_definitions,
 )
+from clew.providers.openai_responses import (
+    ResponsesStreamState,
+    responses_content,
+    responses_output,
+)
+from clew.providers.patching import Instrumentation, Sdk, instrument_sdk
 from clew.providers.registry import Endpoint, provider_for_url
 from clew.providers.usage import Usage, estimate_tokens, reported_cost
 from clew.tracer.serialize import to_json
 
-__all__ = ["instrument_openai", "wrap_openai_client"]
+__all__ = ["SDK", "instrument_openai"]
 
 
 # -- chat completions ---------------------------------------------------------------------
@@ -73,15 +79,8 @@ def _chat_messages(messages: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _tools_attribute(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
-    tools = body.get("tools") or body.get("functions")
-    if tools:
-        return {a.GEN_AI_TOOL_DEFINITIONS: to_json(tools, max_bytes)}
-    return {}
-
-
 def _chat_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
-    attrs = _tools_attribute(body, max_bytes)
+    attrs = tool_definitions(body, max_bytes)
     attrs[a.GEN_AI_INPUT_MESSAGES] = to_json(_chat_messages(body.get("messages")), max_bytes)
     return attrs
 
@@ -104,17 +103,10 @@ def _chat_output(choice_message: Any, finish_reason: Any) -> dict[str, Any]:
     return {"role": "assistant", "parts": parts, "finish_reason": finish_reason}
 
 
-def _set_common(call: Call, response_id: Any, reasons: list[str]) -> None:
-    if isinstance(response_id, str):
-        call.set(a.GEN_AI_RESPONSE_ID, response_id)
-    if reasons:
-        call.set(a.GEN_AI_RESPONSE_FINISH_REASONS, tuple(reasons))
-
-
 def _chat_response(call: Call, response: Any) -> Outcome:
     choices = get(response, "choices", ())
     finishes = [get(c, "finish_reason") for c in choices]
-    _set_common(call, get(response, "id"), [str(f) for f in finishes if f])
+    call.set_response(get(response, "id"), [str(f) for f in finishes if f])
     if not call.omit_outputs and choices:
         messages = [
             _chat_output(get(c, "message"), finish)
@@ -236,7 +228,7 @@ class ChatStreamState(StreamState):
     def outcome(self, call: Call) -> Outcome:
         ordered = [self.choices[i] for i in sorted(self.choices)]
         reasons = [c.finish_reason for c in ordered if c.finish_reason]
-        _set_common(call, self.response_id, reasons)
+        call.set_response(self.response_id, reasons)
         if not call.omit_outputs and ordered:
             messages = []
             for choice in ordered:
@@ -291,7 +283,7 @@ def _completion_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, An
 def _completion_response(call: Call, response: Any) -> Outcome:
     choices = get(response, "choices", ())
     reasons = [str(get(c, "finish_reason")) for c in choices if get(c, "finish_reason")]
-    _set_common(call, get(response, "id"), reasons)
+    call.set_response(get(response, "id"), reasons)
     if not call.omit_outputs and choices:
         messages = [
             {
@@ -327,103 +319,6 @@ def _embeddings_response(call: Call, response: Any) -> Outcome:
     return Outcome(Usage.from_openai(usage), get(response, "model"), reported_cost(usage))
 
 
-# -- responses ----------------------------------------------------------------------------
-def _responses_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
-    attrs = _tools_attribute(body, max_bytes)
-    instructions = body.get("instructions")
-    if isinstance(instructions, str):
-        attrs[a.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json([text_part(instructions)], max_bytes)
-    items = body.get("input")
-    if isinstance(items, str):
-        messages = [{"role": "user", "parts": [text_part(items)]}]
-    else:
-        messages = [_responses_item(item) for item in items or ()]
-    attrs[a.GEN_AI_INPUT_MESSAGES] = to_json(messages, max_bytes)
-    return attrs
-
-
-def _responses_item(item: Any) -> dict[str, Any]:
-    kind = get(item, "type", "message")
-    if kind == "function_call":
-        part = tool_call_part(get(item, "call_id"), get(item, "name"), get(item, "arguments"))
-        return {"role": "assistant", "parts": [part]}
-    if kind == "function_call_output":
-        part = {
-            "type": "tool_call_response",
-            "id": get(item, "call_id"),
-            "response": get(item, "output"),
-        }
-        return {"role": "tool", "parts": [part]}
-    if kind == "reasoning":
-        return {
-            "role": "assistant",
-            "parts": [{"type": "reasoning", "content": get(item, "summary")}],
-        }
-    return {"role": get(item, "role", "user"), "parts": content_parts(get(item, "content"))}
-
-
-def _responses_output(call: Call, response: Any) -> Outcome:
-    status = get(response, "status")
-    if status == "incomplete":
-        reason = get(get(response, "incomplete_details"), "reason", "incomplete")
-    elif status == "failed":
-        reason = "error"
-    else:
-        reason = "stop"
-    output = get(response, "output", ())
-    if any(get(item, "type") == "function_call" for item in output):
-        reason = "tool_calls" if status == "completed" else reason
-    _set_common(call, get(response, "id"), [str(reason)] if status else [])
-    if not call.omit_outputs and output:
-        parts: list[dict[str, Any]] = []
-        for item in output:
-            kind = get(item, "type")
-            if kind == "message":
-                parts.extend(content_parts(get(item, "content")))
-            elif kind == "function_call":
-                parts.append(
-                    tool_call_part(get(item, "call_id"), get(item, "name"), get(item, "arguments"))
-                )
-        message = {"role": "assistant", "parts": parts, "finish_reason": reason}
-        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, [message])
-    usage = get(response, "usage")
-    return Outcome(Usage.from_openai_responses(usage), get(response, "model"), reported_cost(usage))
-
-
-class ResponsesStreamState(StreamState):
-    """A Responses API stream: the final ``response.completed`` event carries everything."""
-
-    __slots__ = ("body", "final", "text")
-
-    def __init__(self, body: Mapping[str, Any]) -> None:
-        self.body = body
-        self.final: Any = None
-        self.text: list[str] = []
-
-    def record(self, chunk: Any) -> None:
-        kind = getattr(chunk, "type", None)
-        if kind == "response.output_text.delta":
-            self.text.append(chunk.delta)
-        elif kind in ("response.completed", "response.incomplete", "response.failed") or (
-            kind == "response.created" and self.final is None
-        ):
-            self.final = chunk.response
-
-    def outcome(self, call: Call) -> Outcome:
-        if self.final is not None and get(self.final, "usage") is not None:
-            return _responses_output(call, self.final)
-        if self.final is not None:
-            call.set(a.GEN_AI_RESPONSE_ID, get(self.final, "id"))
-        body = self.body
-        texts = [*texts_of(body.get("input")), *texts_of(body.get("instructions"))]
-        usage = Usage(
-            input_uncached=estimate_tokens(texts),
-            output=estimate_tokens(self.text) if self.text else 0,
-            estimated=True,
-        )
-        return Outcome(usage, get(self.final, "model"))
-
-
 # -- the adapter --------------------------------------------------------------------------
 ROUTES: dict[str, Route] = {
     "/chat/completions": Route(
@@ -434,7 +329,7 @@ ROUTES: dict[str, Route] = {
     ),
     "/embeddings": Route("embeddings", _embeddings_request, _no_content, _embeddings_response),
     "/responses": Route(
-        "chat", _chat_request, _responses_content, _responses_output, ResponsesStreamState
+        "chat", _chat_request, responses_content, responses_output, ResponsesStreamState
     ),
 }
 
@@ -461,9 +356,11 @@ def _is_azure(client: Any) -> bool:
 _adapter: Adapter | None = None
 
 
-def adapter() -> Adapter:
-    """The OpenAI adapter (imports the ``openai`` SDK)."""
+def _load() -> tuple[Adapter, type, type]:
+    """The OpenAI adapter and base client classes (imports the ``openai`` SDK)."""
     global _adapter
+    from openai._base_client import AsyncAPIClient, SyncAPIClient
+
     if _adapter is None:
         from openai import AsyncStream, Stream
         from openai._legacy_response import LegacyAPIResponse
@@ -476,7 +373,11 @@ def adapter() -> Adapter:
             (LegacyAPIResponse, BaseAPIResponse),
             _endpoint_of,
         )
-    return _adapter
+    return _adapter, SyncAPIClient, AsyncAPIClient
+
+
+SDK = Sdk("openai", "openai", "openai >= 1.40", _load)
+"""The ``openai`` SDK, for :func:`~clew.providers.patching.instrument_sdk`."""
 
 
 def instrument_openai(client: Any = None) -> Instrumentation:
@@ -495,34 +396,11 @@ def instrument_openai(client: Any = None) -> Instrumentation:
 
     Raises:
         ImportError: the ``openai`` package is not installed (``pip install openai``).
+        ConfigurationError: ``client`` is not an OpenAI client.
 
     Example:
         >>> import clew
         >>> from openai import OpenAI
-        >>> client = clew.instrument_openai(OpenAI(api_key="sk-test"))  # doctest: +SKIP
+        >>> handle = clew.instrument_openai(OpenAI(api_key="sk-test"))  # doctest: +SKIP
     """
-    try:
-        from openai._base_client import AsyncAPIClient, SyncAPIClient
-    except ImportError as exc:
-        raise ImportError(
-            "instrument_openai() needs the openai package: pip install openai"
-        ) from exc
-    sdk = adapter()
-    if client is None:
-        return patch(sdk, [(SyncAPIClient, False), (AsyncAPIClient, True)], "openai")
-    is_async = isinstance(client, AsyncAPIClient)
-    if not isinstance(client, SyncAPIClient | AsyncAPIClient):
-        raise ConfigurationError(
-            f"instrument_openai() takes an openai client, got {type(client).__name__}"
-        )
-    return patch(sdk, [(client, is_async)], f"openai client {id(client):#x}", client=client)
-
-
-def wrap_openai_client(client: Any) -> Any:
-    """Trace one OpenAI client and return it (Parea's name for ``instrument_openai(client)``).
-
-    Example:
-        >>> client = wrap_openai_client(OpenAI())  # doctest: +SKIP
-    """
-    instrument_openai(client)
-    return client
+    return instrument_sdk(SDK, client)

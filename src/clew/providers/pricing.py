@@ -1,6 +1,7 @@
 """The cost of an LLM call in USD, from the pinned ``genai-prices`` data.
 
-clew's provider names map explicitly onto genai-prices provider ids (:data:`PRICE_PROVIDERS`);
+clew's provider names map explicitly onto genai-prices provider ids (the provider registry's
+``price_id``, :data:`PRICE_PROVIDERS`);
 prices come from the data bundled with the installed genai-prices (no network refresh). An
 unknown model or provider gets no cost and a reason (``clew.cost.error``), never a cost of 0.
 A cost the provider reported itself (OpenRouter's ``usage.cost``) wins over the price list.
@@ -19,32 +20,16 @@ from decimal import Decimal
 from typing import Any, Final
 
 from clew import attributes as a
+from clew.providers.registry import INFER_FROM_MODEL, PROVIDERS
 from clew.providers.usage import Usage
 
 __all__ = ["PRICE_PROVIDERS", "Cost", "cost_of"]
 
 logger = logging.getLogger(__name__)
 
-_INFER: Final = "*"
-PRICE_PROVIDERS: Final[dict[str, str | None]] = {
-    "openai": "openai",
-    "azure": "azure",
-    "anthropic": "anthropic",
-    "openrouter": "openrouter",
-    "groq": "groq",
-    "mistral": "mistral",
-    "fireworks": "fireworks",
-    "together": "together",
-    "deepseek": "deepseek",
-    "cohere": "cohere",
-    "aws_bedrock": "aws",
-    "vertexai": "google",
-    "litellm": _INFER,  # a proxy: the model name says whose model it is
-    "anyscale": None,  # retired; genai-prices has no prices for it
-    "vllm": None,  # self-hosted: no price list applies
-    "ollama": None,
-}
-"""clew provider name → genai-prices provider id ("*": infer from the model; None: no prices)."""
+PRICE_PROVIDERS: Final[dict[str, str | None]] = {p.name: p.price_id for p in PROVIDERS.values()}
+"""clew provider name → genai-prices provider id ("*": infer from the model; None: no prices),
+from the provider registry."""
 
 SOURCE_PRICE_LIST: Final = "genai-prices"
 SOURCE_PROVIDER: Final = "provider"
@@ -189,16 +174,16 @@ def cost_of(usage: Usage, model: str | None, provider: str, reported: float | No
     provider_id = PRICE_PROVIDERS[provider]
     if provider_id is None:
         return Cost(None, error=f"no price list for provider {provider!r}")
-    found = _lookup(None if provider_id == _INFER else provider_id, model)
+    found = _lookup(None if provider_id == INFER_FROM_MODEL else provider_id, model)
     if found is None:
         return Cost(None, error=f"model {model!r} not in genai-prices for {provider!r}")
-    try:
-        amount = found.rates().amount(usage)
-        if amount is None:
+    amount = found.rates().amount(usage)
+    if amount is None:
+        try:
             amount = float(_genai_prices(usage, found.info, found.price_provider))
-    except Exception as exc:
-        logger.debug("clew: pricing %s failed", model, exc_info=True)
-        return Cost(None, error=f"pricing failed: {type(exc).__name__}")
+        except Exception as exc:  # foreign: genai-prices cannot price this usage
+            logger.debug("clew: pricing %s failed", model, exc_info=True)
+            return Cost(None, error=f"pricing failed: {type(exc).__name__}")
     return Cost(amount, SOURCE_PRICE_LIST)
 
 

@@ -1,9 +1,14 @@
-"""Which provider an OpenAI-compatible client talks to, from its ``base_url``.
+"""Every LLM provider clew names, in one registry: its price list, its hosts, its local port.
 
-The ``openai`` SDK reaches many providers (OpenRouter, Groq, Mistral, Fireworks, Together,
-DeepSeek, Azure, Anyscale, a LiteLLM proxy, a local vLLM or Ollama ...). The host name says
-which, so ``gen_ai.provider.name`` and prices are right. Names are clew's provider names (the
-seed's ``ProviderName`` values, plus ``vllm`` and ``ollama`` for local servers).
+Names are the seed's ``ProviderName`` values (openai, azure, anthropic, anyscale, vertexai,
+aws_bedrock, openrouter, mistral, litellm, groq, fireworks, cohere) plus ``together``,
+``deepseek``, and ``vllm`` / ``ollama`` for local servers. They are what clew writes to
+``gen_ai.provider.name``; pricing (:mod:`clew.providers.pricing`) and the ``base_url`` lookup
+below read this registry and nothing else.
+
+The ``openai`` SDK reaches many of them (OpenRouter, Groq, Mistral, Fireworks, Together,
+DeepSeek, Azure, Anyscale, a LiteLLM proxy, a local vLLM or Ollama ...): the host of a client's
+``base_url`` says which, so ``gen_ai.provider.name`` and prices are right.
 """
 
 from __future__ import annotations
@@ -11,50 +16,84 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["PROVIDER_NAMES", "Endpoint", "provider_for_url"]
+__all__ = [
+    "INFER_FROM_MODEL",
+    "PROVIDERS",
+    "PROVIDER_NAMES",
+    "Endpoint",
+    "Provider",
+    "provider_for_url",
+]
 
-PROVIDER_NAMES = (
-    "openai",
-    "azure",
-    "anthropic",
-    "anyscale",
-    "vertexai",
-    "aws_bedrock",
-    "openrouter",
-    "mistral",
-    "litellm",
-    "groq",
-    "fireworks",
-    "cohere",
-    "together",
-    "deepseek",
-    "vllm",
-    "ollama",
-)
+INFER_FROM_MODEL = "*"
+"""A price id meaning: the model name says whose model it is (a proxy such as LiteLLM)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """One provider clew can name.
+
+    Attributes:
+        name: clew's name (``gen_ai.provider.name``).
+        price_id: the genai-prices provider id; :data:`INFER_FROM_MODEL` to infer it from the
+            model name; None when no price list applies (self-hosted, retired).
+        hosts: host names (or their suffixes) of the provider's API.
+        local_port: the default port of a local server of this kind (Ollama 11434 ...).
+        sdk: the module that instruments the provider's own SDK (its ``SDK``), if clew has one.
+    """
+
+    name: str
+    price_id: str | None
+    hosts: tuple[str, ...] = ()
+    local_port: int | None = None
+    sdk: str | None = None
+
+
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        Provider("openai", "openai", ("api.openai.com",), sdk="clew.providers.openai"),
+        Provider(
+            "azure",
+            "azure",
+            (
+                "openai.azure.com",
+                "cognitiveservices.azure.com",
+                "services.ai.azure.com",
+                "models.inference.ai.azure.com",
+            ),
+        ),
+        Provider("anthropic", "anthropic", ("api.anthropic.com",), sdk="clew.providers.anthropic"),
+        Provider("anyscale", None, ("api.endpoints.anyscale.com", "anyscale.com")),  # retired
+        Provider("vertexai", "google"),
+        Provider("aws_bedrock", "aws"),
+        Provider("openrouter", "openrouter", ("openrouter.ai",)),
+        Provider("mistral", "mistral", ("api.mistral.ai",)),
+        Provider("litellm", INFER_FROM_MODEL, local_port=4000),
+        Provider("groq", "groq", ("api.groq.com",)),
+        Provider("fireworks", "fireworks", ("api.fireworks.ai",)),
+        Provider("cohere", "cohere", ("api.cohere.com", "api.cohere.ai")),
+        Provider("together", "together", ("api.together.xyz", "api.together.ai")),
+        Provider("deepseek", "deepseek", ("api.deepseek.com",)),
+        Provider("vllm", None, local_port=8000),
+        Provider("ollama", None, local_port=11434),
+    )
+}
+"""Every provider, by name."""
+
+PROVIDER_NAMES = tuple(PROVIDERS)
 """Every provider name clew writes to ``gen_ai.provider.name``."""
 
 # Host suffix → provider; the first match wins, so longer suffixes come first.
-_HOSTS: tuple[tuple[str, str], ...] = (
-    ("openai.azure.com", "azure"),
-    ("cognitiveservices.azure.com", "azure"),
-    ("services.ai.azure.com", "azure"),
-    ("models.inference.ai.azure.com", "azure"),
-    ("api.openai.com", "openai"),
-    ("openrouter.ai", "openrouter"),
-    ("api.groq.com", "groq"),
-    ("api.mistral.ai", "mistral"),
-    ("api.fireworks.ai", "fireworks"),
-    ("api.together.xyz", "together"),
-    ("api.together.ai", "together"),
-    ("api.deepseek.com", "deepseek"),
-    ("api.endpoints.anyscale.com", "anyscale"),
-    ("anyscale.com", "anyscale"),
-    ("api.anthropic.com", "anthropic"),
-    ("api.cohere.com", "cohere"),
-    ("api.cohere.ai", "cohere"),
+_HOSTS: tuple[tuple[str, str], ...] = tuple(
+    sorted(
+        ((host, p.name) for p in PROVIDERS.values() for host in p.hosts),
+        key=lambda item: -len(item[0]),
+    )
 )
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})
-_LOCAL_PORTS = {11434: "ollama", 8000: "vllm", 4000: "litellm"}
+_LOCAL_PORTS = {p.local_port: p.name for p in PROVIDERS.values() if p.local_port is not None}
+_NAMED_IN_URL = tuple(p.name for p in PROVIDERS.values() if p.local_port is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +155,7 @@ def _resolve(url: str, default: str) -> Endpoint:
             break
     else:
         text = f"{host}{parts.path}".lower()
-        for marker in ("litellm", "ollama", "vllm"):
+        for marker in _NAMED_IN_URL:
             if marker in text:
                 provider = marker
                 break

@@ -1,0 +1,117 @@
+"""The OpenAI Responses API (``responses.create``, streamed and not), for the OpenAI adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from clew import attributes as a
+from clew.providers.engine import Call, Outcome, StreamState
+from clew.providers.messages import (
+    content_parts,
+    get,
+    text_part,
+    texts_of,
+    tool_call_part,
+    tool_definitions,
+)
+from clew.providers.usage import Usage, estimate_tokens, reported_cost
+from clew.tracer.serialize import to_json
+
+__all__ = ["ResponsesStreamState", "responses_content", "responses_output"]
+
+
+def responses_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    attrs = tool_definitions(body, max_bytes)
+    instructions = body.get("instructions")
+    if isinstance(instructions, str):
+        attrs[a.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json([text_part(instructions)], max_bytes)
+    items = body.get("input")
+    if isinstance(items, str):
+        messages = [{"role": "user", "parts": [text_part(items)]}]
+    else:
+        messages = [_responses_item(item) for item in items or ()]
+    attrs[a.GEN_AI_INPUT_MESSAGES] = to_json(messages, max_bytes)
+    return attrs
+
+
+def _responses_item(item: Any) -> dict[str, Any]:
+    kind = get(item, "type", "message")
+    if kind == "function_call":
+        part = tool_call_part(get(item, "call_id"), get(item, "name"), get(item, "arguments"))
+        return {"role": "assistant", "parts": [part]}
+    if kind == "function_call_output":
+        part = {
+            "type": "tool_call_response",
+            "id": get(item, "call_id"),
+            "response": get(item, "output"),
+        }
+        return {"role": "tool", "parts": [part]}
+    if kind == "reasoning":
+        return {
+            "role": "assistant",
+            "parts": [{"type": "reasoning", "content": get(item, "summary")}],
+        }
+    return {"role": get(item, "role", "user"), "parts": content_parts(get(item, "content"))}
+
+
+def responses_output(call: Call, response: Any) -> Outcome:
+    status = get(response, "status")
+    if status == "incomplete":
+        reason = get(get(response, "incomplete_details"), "reason", "incomplete")
+    elif status == "failed":
+        reason = "error"
+    else:
+        reason = "stop"
+    output = get(response, "output", ())
+    if any(get(item, "type") == "function_call" for item in output):
+        reason = "tool_calls" if status == "completed" else reason
+    call.set_response(get(response, "id"), [str(reason)] if status else [])
+    if not call.omit_outputs and output:
+        parts: list[dict[str, Any]] = []
+        for item in output:
+            kind = get(item, "type")
+            if kind == "message":
+                parts.extend(content_parts(get(item, "content")))
+            elif kind == "function_call":
+                parts.append(
+                    tool_call_part(get(item, "call_id"), get(item, "name"), get(item, "arguments"))
+                )
+        message = {"role": "assistant", "parts": parts, "finish_reason": reason}
+        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, [message])
+    usage = get(response, "usage")
+    return Outcome(Usage.from_openai_responses(usage), get(response, "model"), reported_cost(usage))
+
+
+class ResponsesStreamState(StreamState):
+    """A Responses API stream: the final ``response.completed`` event carries everything."""
+
+    __slots__ = ("body", "final", "text")
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self.body = body
+        self.final: Any = None
+        self.text: list[str] = []
+
+    def record(self, chunk: Any) -> None:
+        kind = getattr(chunk, "type", None)
+        if kind == "response.output_text.delta":
+            self.text.append(chunk.delta)
+        elif kind in ("response.completed", "response.incomplete", "response.failed") or (
+            kind == "response.created" and self.final is None
+        ):
+            self.final = chunk.response
+
+    def outcome(self, call: Call) -> Outcome:
+        if self.final is not None and get(self.final, "usage") is not None:
+            return responses_output(call, self.final)
+        if self.final is not None:
+            call.set(a.GEN_AI_RESPONSE_ID, get(self.final, "id"))
+        body = self.body
+        texts = [*texts_of(body.get("input")), *texts_of(body.get("instructions"))]
+        usage = Usage(
+            input_uncached=estimate_tokens(texts),
+            output=estimate_tokens(self.text) if self.text else 0,
+            estimated=True,
+        )
+        return Outcome(usage, get(self.final, "model"))
