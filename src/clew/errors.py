@@ -24,6 +24,7 @@ __all__ = [
     "StoreError",
     "internal_error",
     "is_strict",
+    "reraise_internal",
     "set_strict",
 ]
 
@@ -68,6 +69,16 @@ class RetryableExportError(ExportError):
 class PermanentExportError(ExportError):
     """A failure that retrying cannot fix (a 4xx other than 408/429, a payload the backend
     rejects). The message carries the backend's own explanation, safe to log."""
+
+
+class AmbiguousIdError(LookupError):
+    """Inside the store: an id prefix matches several traces; ``args[0]`` lists some of them.
+    The store turns it into a :class:`StoreError` for the user."""
+
+
+class StaleConnectionError(Exception):
+    """Inside an HTTP exporter: the server closed a kept-alive connection before answering
+    (the request is sent again on a new connection)."""
 
 
 class SerializationHazard(Exception):

@@ -71,3 +71,18 @@ class ThrottledLog:
             return
         self._last[kind] = now
         self._logger.warning("clew exporter %r: " + message, self._name, *args, exc_info=exc_info)
+
+
+def learned_span_bytes(measured: float, previous: float | None) -> float:
+    """The span size to plan the queue with, after measuring a batch's average.
+
+    Bigger spans count at once, smaller ones lower the estimate gradually: the bound errs on
+    the side of less memory. The first measurement (``previous`` None) replaces the guess.
+
+    Example:
+        >>> learned_span_bytes(100.0, 400.0), learned_span_bytes(800.0, 400.0)
+        (250.0, 800.0)
+    """
+    if previous is None:
+        return measured
+    return max(measured, 0.5 * previous + 0.5 * measured)

@@ -156,3 +156,9 @@ def _span_count(name: str) -> int | None:
     stem = name[: -len(_SUFFIX)]
     _, _, count = stem.rpartition("-n")
     return int(count) if count.isdigit() else None
+
+
+def spill_subdir(spill_dir: str | os.PathLike[str], name: str) -> Path:
+    """The spill directory of the exporter called ``name`` under a shared ``spill_dir``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "exporter"
+    return Path(spill_dir) / safe

@@ -26,7 +26,12 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
 
-from clew.errors import ConfigurationError, PermanentExportError, RetryableExportError
+from clew.errors import (
+    ConfigurationError,
+    PermanentExportError,
+    RetryableExportError,
+    StaleConnectionError,
+)
 from clew.exporters._urls import redact_url
 
 COMPRESSIONS = ("none", "gzip", "deflate")
@@ -141,7 +146,7 @@ class HttpTransport:
         try:
             try:
                 return self._roundtrip(conn, body, timeout, stale_is_final=not reused)
-            except _StaleConnection as exc:
+            except StaleConnectionError as exc:
                 # A kept-alive connection the server closed while idle: retry once, at once,
                 # on a fresh connection (not a retry of the batch, so not the pipeline's call).
                 if self._closed:
@@ -221,7 +226,7 @@ class HttpTransport:
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             conn.close()
             if not stale_is_final:
-                raise _StaleConnection from exc
+                raise StaleConnectionError from exc
             raise RetryableExportError(f"{self.target} dropped the connection ({exc!r})") from exc
         except ConnectionRefusedError as exc:
             conn.close()
@@ -255,7 +260,3 @@ class HttpTransport:
                 self._last_body = zlib.compress(payload)
             self._last_payload = payload
         return self._last_body
-
-
-class _StaleConnection(Exception):
-    """The server closed a kept-alive connection before answering."""

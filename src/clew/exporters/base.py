@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from clew.errors import RetryableExportError
+from clew.errors import RetryableExportError, reraise_internal
 
 _logger = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ class SpanExporterAdapter:
         """
         try:
             result = self.exporter.export(spans)
-        except Exception as exc:  # a third-party exporter's bug must not reach the app
+        except Exception as exc:  # foreign: a third-party exporter's bug must not reach the app
+            reraise_internal(exc)  # one of clew's own exporters found a bug in clew
             raise RetryableExportError(f"{self.target}.export raised {exc!r}") from exc
         if result is not SpanExportResult.SUCCESS:
             raise RetryableExportError(f"{self.target}.export returned {result}")
@@ -113,5 +114,6 @@ class SpanExporterAdapter:
         """Shut the wrapped exporter down, logging (not raising) its errors."""
         try:
             self.exporter.shutdown()
-        except Exception:
+        except Exception as exc:  # foreign: a third-party exporter
+            reraise_internal(exc)
             _logger.exception("clew: %s.shutdown failed", self.target)

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from clew import attributes as a
+from clew.errors import internal_error
 from clew.log_record import span_to_record
 from clew.render import render_tree
 
@@ -87,7 +88,7 @@ class ConsoleSpanExporter(SpanExporter):
                 for span in spans:
                     self._add(span)
         except Exception:
-            _logger.warning("clew: the console exporter failed", exc_info=True)
+            internal_error(_logger, "the console exporter failed")
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
@@ -134,7 +135,7 @@ class ConsoleSpanExporter(SpanExporter):
                 encoding = getattr(stream, "encoding", None) or "ascii"
                 stream.write(text.encode(encoding, "replace").decode(encoding))
             stream.flush()
-        except Exception:
+        except Exception:  # foreign: the user's stream (closed, broken pipe, a bad encoding)
             _logger.warning("clew: the console exporter cannot write a trace", exc_info=True)
 
     def shutdown(self) -> None:
@@ -148,7 +149,7 @@ class ConsoleSpanExporter(SpanExporter):
                 for root, records in pending.items():
                     self._print(root, records)
             except Exception:
-                _logger.warning("clew: the console exporter failed at shutdown", exc_info=True)
+                internal_error(_logger, "the console exporter failed at shutdown")
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing to flush: a trace is printed as soon as it is complete."""

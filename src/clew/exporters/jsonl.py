@@ -14,6 +14,7 @@ import pydantic_core
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from clew.errors import internal_error
 from clew.log_record import span_to_record
 
 __all__ = ["JsonlSpanExporter"]
@@ -73,9 +74,13 @@ class JsonlSpanExporter(SpanExporter):
                 + b"\n"
                 for span in spans
             )
+        except Exception:
+            internal_error(_logger, "encoding %d span(s) as JSON lines failed", len(spans))
+            return SpanExportResult.FAILURE
+        try:
             with self._lock:
                 self._write(data)
-        except Exception as exc:
+        except OSError as exc:  # the file cannot be opened or written (moved, disk full...)
             self._report(exc, len(spans))
             return SpanExportResult.FAILURE
         self._failing = False
@@ -98,7 +103,7 @@ class JsonlSpanExporter(SpanExporter):
             self._file = None
             raise
 
-    def _report(self, exc: Exception, count: int) -> None:
+    def _report(self, exc: OSError, count: int) -> None:
         first, self._failing = not self._failing, True
         _logger.log(
             logging.WARNING if first else logging.DEBUG,

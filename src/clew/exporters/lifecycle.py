@@ -20,8 +20,10 @@ from time import monotonic
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from clew.errors import internal_error
+from clew.exporters._spill import spill_subdir
 from clew.exporters.base import PayloadExporter, SpanExporterAdapter
-from clew.exporters.pipeline import ExportPipeline, RetryPolicy, spill_subdir
+from clew.exporters.pipeline import ExportPipeline
+from clew.exporters.retry import RetryPolicy
 
 _logger = logging.getLogger(__name__)
 DEFAULT_EXIT_TIMEOUT = 2.0

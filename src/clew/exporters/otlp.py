@@ -29,7 +29,6 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
@@ -41,13 +40,12 @@ from clew.exporters._sizing import ThrottledLog
 from clew.exporters._transport import COMPRESSIONS, HttpTransport, text_excerpt
 from clew.exporters._urls import merged_headers, redact_url
 from clew.exporters.base import PayloadExporter
+from clew.exporters.otlp_payload import DEFAULT_TIMEOUT, OTLP_PAYLOAD_KIND, otlp_encode
 
 _logger = logging.getLogger(__name__)
 
-OTLP_PAYLOAD_KIND = "otlp.traces/protobuf"
 DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
 TRACES_PATH = "v1/traces"
-DEFAULT_TIMEOUT = 10.0
 PROTOCOLS = ("http/protobuf", "grpc")
 
 
@@ -57,12 +55,6 @@ def _user_agent() -> str:
     except importlib.metadata.PackageNotFoundError:
         version = "0"
     return f"clew/{version} (OTLP exporter)"
-
-
-def otlp_encode(spans: Sequence[ReadableSpan]) -> bytes:
-    """An ``ExportTraceServiceRequest`` for ``spans``, made by the official OTLP encoder."""
-    payload: bytes = encode_spans(spans).SerializePartialToString()
-    return payload
 
 
 @dataclass(frozen=True, slots=True, repr=False)

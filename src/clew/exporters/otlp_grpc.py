@@ -27,7 +27,7 @@ from clew.exporters._protowire import retry_delay
 from clew.exporters._transport import text_excerpt
 from clew.exporters._urls import merged_headers
 from clew.exporters.base import PayloadExporter
-from clew.exporters.otlp import DEFAULT_TIMEOUT, OTLP_PAYLOAD_KIND, otlp_encode
+from clew.exporters.otlp_payload import DEFAULT_TIMEOUT, OTLP_PAYLOAD_KIND, otlp_encode
 
 _logger = logging.getLogger(__name__)
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -13,16 +13,12 @@ through ``os.register_at_fork``, and a shutdown that is idempotent and bounded b
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
-import random
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from time import monotonic
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, set_value
@@ -30,52 +26,16 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from clew.errors import ExportError, PermanentExportError, RetryableExportError, internal_error
-from clew.exporters._sizing import ThrottledLog, average_span_bytes
+from clew.exporters._sizing import ThrottledLog, average_span_bytes, learned_span_bytes
 from clew.exporters._spill import SpillDir
+from clew.exporters.accounting import Accounting, Stats
 from clew.exporters.base import PayloadExporter, SpanExporterAdapter
+from clew.exporters.retry import RetryPolicy
 
 _logger = logging.getLogger(__name__)
 _FIRST_GUESS_BYTES = 4096.0  # per span, until the worker has measured a batch
 _MIN_ATTEMPT = 0.05  # seconds: less than this left is not worth a request
 _REPLAYS_PER_ROUND = 8
-
-Stats = dict[str, int | str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How long and how often one batch is retried.
-
-    Attributes:
-        initial_backoff: the first backoff's upper bound, in seconds.
-        max_backoff: no backoff is longer (unless the backend's ``Retry-After`` says so).
-        budget: seconds from a batch's first attempt after which it is given up.
-        max_attempts: give up after this many attempts (``None``: the budget decides).
-    """
-
-    initial_backoff: float = 0.5
-    max_backoff: float = 15.0
-    budget: float = 30.0
-    max_attempts: int | None = None
-
-    def __post_init__(self) -> None:
-        if not 0 < self.initial_backoff <= self.max_backoff:
-            raise ValueError("need 0 < initial_backoff <= max_backoff")
-        if self.budget < 0:
-            raise ValueError("budget must be >= 0")
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-
-    def backoff(self, failures: int) -> float:
-        """Full jitter: uniform in [0, min(max_backoff, initial_backoff * 2**(failures-1))]."""
-        cap = min(self.max_backoff, self.initial_backoff * 2 ** max(failures - 1, 0))
-        return random.uniform(0.0, cap)
-
-
-def _count(counter: itertools.count[int]) -> int:
-    # itertools.count is the one counter app threads can bump atomically without a lock;
-    # its repr, "count(N)", is the only way to read it that is not deprecated.
-    return int(repr(counter)[6:-1])
 
 
 class ExportPipeline(SpanProcessor):
@@ -177,10 +137,10 @@ class ExportPipeline(SpanProcessor):
         ctx = span.context
         if ctx is None or not ctx.trace_flags.sampled:
             return
-        self._offered_next()
+        self._count.offer()
         queue = self._queue
         if self._closed or len(queue) >= self._limit:
-            self._dropped_next()
+            self._count.drop()
             return
         queue.append(span)
         if len(queue) >= self._batch_size and not self._wake.is_set():
@@ -234,28 +194,10 @@ class ExportPipeline(SpanProcessor):
         self._close_exporter()
 
     def stats(self) -> Stats:
-        """Counters since this pipeline started (or its process forked).
-
-        ``enqueued`` counts every span offered; each ends up ``exported`` (delivered; includes
-        the ``replayed`` ones, delivered from the spill directory), ``dropped`` (queue full or
-        shut down), ``failed`` (given up, or refused by the backend), on disk (``spilled``,
-        still counted in ``spill_pending`` until replayed) or still ``queued`` (waiting or in
-        flight). With one process per spill directory, at any quiet moment::
-
-            enqueued == exported + dropped + failed + spill_pending + queued
-        """
-        with self._stats_lock:
-            stats: Stats = {
-                "enqueued": _count(self._offered),
-                "exported": self._exported,
-                "dropped": _count(self._dropped),
-                "failed": self._failed,
-                "spilled": self._spilled,
-                "replayed": self._replayed,
-                "queued": len(self._queue) + self._in_flight,
-                "spill_pending": 0,
-                "last_error": self._last_error,
-            }
+        """Counters since this pipeline started (or its process forked); what each counts,
+        and the rule they keep, are in :mod:`clew.exporters.accounting`."""
+        with self._count.lock:
+            stats = self._count.snapshot(len(self._queue), 0)
         if self._spill is not None:
             stats["spill_pending"] = self._spill.pending_spans()
         return stats
@@ -266,14 +208,8 @@ class ExportPipeline(SpanProcessor):
         self._limit = self._max_queue_size
         self._avg_bytes = _FIRST_GUESS_BYTES
         self._measured = False
-        self._offered = itertools.count()
-        self._dropped = itertools.count()
-        self._offered_next: Callable[[], int] = self._offered.__next__
-        self._dropped_next: Callable[[], int] = self._dropped.__next__
+        self._count = Accounting()
         self._dropped_reported = 0
-        self._stats_lock = threading.Lock()
-        self._exported = self._failed = self._spilled = self._replayed = self._in_flight = 0
-        self._last_error: str | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._aborting = threading.Event()
@@ -314,7 +250,7 @@ class ExportPipeline(SpanProcessor):
         return event
 
     def _close_exporter(self) -> None:
-        with self._stats_lock:
+        with self._count.lock:
             if self._exporter_closed:
                 return
             self._exporter_closed = True
@@ -374,13 +310,13 @@ class ExportPipeline(SpanProcessor):
             if remaining is not None:
                 n = min(n, remaining)
                 remaining -= n
-            with self._stats_lock:
+            with self._count.lock:
                 batch = [self._queue.popleft() for _ in range(n)]
-                self._in_flight = n
+                self._count.in_flight = n
             try:
                 self._process(batch)
             except Exception as exc:
-                self._account(failed=len(batch), error=f"internal error: {exc!r}")
+                self._count.settle(failed=len(batch), error=f"internal error: {exc!r}")
                 internal_error(_logger, "exporter %r: a batch could not be processed", self.name)
 
     def _process(self, spans: list[ReadableSpan]) -> None:
@@ -397,7 +333,7 @@ class ExportPipeline(SpanProcessor):
             payload = exporter.encode(spans)
         except PermanentExportError as exc:
             self._log.warning("encode", "cannot encode a batch: %r", exc)
-            self._account(failed=n, error=f"cannot encode a batch: {exc}")
+            self._count.settle(failed=n, error=f"cannot encode a batch: {exc}")
             return
         if self._spill_waiting:  # older batches are on disk: keep the order
             self._to_spill(payload, n)
@@ -407,13 +343,13 @@ class ExportPipeline(SpanProcessor):
 
     def _settle(self, n: int, error: ExportError | None, payload: bytes | None) -> None:
         if error is None:
-            self._account(exported=n)
+            self._count.settle(exported=n)
         elif isinstance(error, RetryableExportError) and payload is not None and self._spill:
             self._to_spill(payload, n, error)
         else:
             kind = "permanent" if isinstance(error, PermanentExportError) else "failed"
             self._log.warning(kind, "%d spans not exported: %s", n, error)
-            self._account(failed=n, error=str(error))
+            self._count.settle(failed=n, error=str(error))
 
     def _deliver(self, send: Callable[[float], None]) -> ExportError | None:
         """Send one batch with retries; ``None`` on success, else the last error.
@@ -440,8 +376,8 @@ class ExportPipeline(SpanProcessor):
             except PermanentExportError as exc:
                 return exc
             failures += 1
-            with self._stats_lock:
-                self._last_error = str(error)
+            with self._count.lock:
+                self._count.last_error = str(error)
             if policy.max_attempts is not None and failures >= policy.max_attempts:
                 break
             delay = error.retry_after if error.retry_after is not None else policy.backoff(failures)
@@ -475,14 +411,14 @@ class ExportPipeline(SpanProcessor):
         refused = self._spill.write(payload, n)
         if refused is not None:
             self._log.warning("spill", "%d spans not exported: %s", n, refused)
-            self._account(failed=n, error=refused)
+            self._count.settle(failed=n, error=refused)
             return
         if error is not None:
             self._log.warning("failed", "%d spans spilled to disk: %s", n, error)
             self._probe_failures += 1
             self._next_probe = monotonic() + self._retry.backoff(self._probe_failures)
         self._spill_waiting = True
-        self._account(spilled=n, error=str(error) if error else None)
+        self._count.settle(spilled=n, error=str(error) if error else None)
 
     def _replay_spill(self, *, everything: bool) -> None:
         """Resend spilled batches, oldest first, until one fails.
@@ -506,7 +442,7 @@ class ExportPipeline(SpanProcessor):
                 if payload is None:
                     if entry.path.exists():
                         spill.quarantine(entry)
-                        self._account(failed=entry.spans, error=f"unreadable {entry.path}")
+                        self._count.settle(failed=entry.spans, error=f"unreadable {entry.path}")
                     continue
                 try:
                     exporter.send(payload, exporter.timeout)
@@ -516,48 +452,28 @@ class ExportPipeline(SpanProcessor):
                     if delay is None:
                         delay = self._retry.backoff(self._probe_failures)
                     self._next_probe = monotonic() + delay
-                    with self._stats_lock:
-                        self._last_error = str(exc)
+                    with self._count.lock:
+                        self._count.last_error = str(exc)
                     return
                 except Exception as exc:
                     spill.remove(entry)
-                    self._account(failed=entry.spans, error=str(exc))
+                    self._count.settle(failed=entry.spans, error=str(exc))
                     if not isinstance(exc, PermanentExportError):  # the exporter broke its contract
                         internal_error(_logger, "exporter %r: replaying a batch failed", self.name)
                     self._log.warning("permanent", "spilled batch rejected: %s", exc)
                     continue
                 spill.remove(entry)
                 self._probe_failures = 0
-                self._account(exported=entry.spans, replayed=entry.spans)
+                self._count.settle(exported=entry.spans, replayed=entry.spans)
             self._spill_waiting = bool(spill.entries())
 
     # ----------------------------------------------------------------- bookkeeping
-    def _account(
-        self,
-        *,
-        exported: int = 0,
-        failed: int = 0,
-        spilled: int = 0,
-        replayed: int = 0,
-        error: str | None = None,
-    ) -> None:
-        with self._stats_lock:
-            self._exported += exported
-            self._failed += failed
-            self._spilled += spilled
-            self._replayed += replayed
-            self._in_flight = 0
-            if error is not None:
-                self._last_error = error
-
     def _learn_size(self, spans: Sequence[ReadableSpan]) -> None:
         """Fit the span limit to the measured span size; trim what a burst let in."""
-        # Bigger spans count at once, smaller ones lower the estimate gradually: the bound
-        # errs on the side of less memory. The first measurement replaces the first guess.
-        measured = average_span_bytes(spans)
-        if self._measured:
-            measured = max(measured, 0.5 * self._avg_bytes + 0.5 * measured)
-        self._avg_bytes, self._measured = measured, True
+        self._avg_bytes = learned_span_bytes(
+            average_span_bytes(spans), self._avg_bytes if self._measured else None
+        )
+        self._measured = True
         fits = int(self._max_queue_bytes // self._avg_bytes)
         self._limit = limit = max(1, min(self._max_queue_size, fits))
         queue = self._queue
@@ -566,10 +482,10 @@ class ExportPipeline(SpanProcessor):
                 queue.pop()
             except IndexError:
                 break
-            self._dropped_next()
+            self._count.drop()
 
     def _report_drops(self) -> None:
-        dropped = _count(self._dropped)
+        dropped = self._count.dropped
         if dropped > self._dropped_reported:
             self._log.warning(
                 "dropped",
@@ -578,9 +494,3 @@ class ExportPipeline(SpanProcessor):
                 dropped,
             )
             self._dropped_reported = dropped
-
-
-def spill_subdir(spill_dir: str | os.PathLike[str], name: str) -> Path:
-    """The spill directory of the exporter called ``name`` under a shared ``spill_dir``."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "exporter"
-    return Path(spill_dir) / safe

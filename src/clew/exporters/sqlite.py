@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from clew.errors import StoreError, internal_error
 from clew.store.sqlite import DEFAULT_STORE_PATH, TraceStore
 
 __all__ = ["SqliteSpanExporter"]
@@ -54,15 +56,18 @@ class SqliteSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         try:
             self.store.write_spans(spans, self.project_name)
-        except Exception as exc:
+        except StoreError as exc:  # the file cannot be written, or stays locked
             self._report(exc, len(spans))
+            return SpanExportResult.FAILURE
+        except Exception:
+            internal_error(_logger, "writing %d span(s) to the trace store failed", len(spans))
             return SpanExportResult.FAILURE
         if self._failing:
             self._failing = False
             _logger.info("clew: writing to the trace store %s works again", self.store.path)
         return SpanExportResult.SUCCESS
 
-    def _report(self, exc: Exception, count: int) -> None:
+    def _report(self, exc: StoreError, count: int) -> None:
         first, self._failing = not self._failing, True
         level = logging.WARNING if first else logging.DEBUG
         _logger.log(
@@ -79,7 +84,7 @@ class SqliteSpanExporter(SpanExporter):
         self._shutdown = True
         try:
             self.store.close()
-        except Exception:  # closing a connection must not raise into the SDK's shutdown
+        except (sqlite3.Error, OSError):  # foreign: closing must not raise into the shutdown
             _logger.debug("clew: closing the trace store failed", exc_info=True)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

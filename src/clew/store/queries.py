@@ -15,6 +15,7 @@ from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
+from clew.errors import AmbiguousIdError
 from clew.log_record import iso_timestamp
 from clew.store.rows import READ_COLUMNS, record_of_row
 from clew.store.schema import root_key, root_key_range, span_key
@@ -184,10 +185,6 @@ def trace_records(conn: sqlite3.Connection, root: str) -> list[dict[str, Any]]:
     return [record_of_row(row) for row in conn.execute(_RECORDS, _of_trace(root))]
 
 
-class AmbiguousId(LookupError):
-    """An id prefix matches several traces; ``args[0]`` lists some of them."""
-
-
 def normalize_id(text: str) -> str:
     """The canonical text of a UUID-like id; other text comes back stripped, else unchanged."""
     text = text.strip()
@@ -213,7 +210,7 @@ def resolve_root(conn: sqlite3.Connection, text: str) -> str | None:
     ``text`` may be a root id in any spelling, a span's ``trace_id``, or a unique prefix.
 
     Raises:
-        AmbiguousId: ``text`` is a prefix of several root ids.
+        AmbiguousIdError: ``text`` is a prefix of several root ids.
     """
     wanted = normalize_id(text)
     if conn.execute(f"SELECT 1 FROM spans WHERE {_OF_TRACE} LIMIT 1", _of_trace(wanted)).fetchone():
@@ -239,5 +236,5 @@ def resolve_root(conn: sqlite3.Connection, text: str) -> str | None:
         )
     ]
     if len(matches) > 1:
-        raise AmbiguousId(", ".join(matches[:5]) + (", …" if len(matches) > 5 else ""))
+        raise AmbiguousIdError(", ".join(matches[:5]) + (", …" if len(matches) > 5 else ""))
     return matches[0] if matches else None

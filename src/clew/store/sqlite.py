@@ -25,7 +25,7 @@ from typing import Any
 import pydantic_core
 from opentelemetry.sdk.trace import ReadableSpan
 
-from clew.errors import StoreError
+from clew.errors import AmbiguousIdError, StoreError
 from clew.store import queries, rows, schema
 from clew.store.schema import SCHEMA_VERSION
 
@@ -361,7 +361,7 @@ class TraceStore:
         with self._reader() as conn:
             try:
                 root = None if conn is None else queries.resolve_root(conn, root_trace_id)
-            except queries.AmbiguousId as exc:
+            except AmbiguousIdError as exc:
                 raise StoreError(
                     f"the id prefix {root_trace_id.strip()!r} matches several traces ({exc});"
                     " give more characters."

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
+from clew.errors import reraise_internal
 from clew.tracer.live import LiveSpan
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,8 @@ class TracedGenerator(Generator[Any, Any, Any]):
         if not self._live.ended:
             try:
                 self.close()
-            except BaseException:
+            except BaseException as exc:  # foreign: the user's generator raised as it closed
+                reraise_internal(exc)
                 logger.debug("clew: closing a collected generator raised", exc_info=True)
 
     def __getattr__(self, name: str) -> Any:  # gi_frame, gi_running, …
@@ -195,10 +197,7 @@ class TracedAsyncGenerator(AsyncGenerator[Any, Any]):
     def __del__(self) -> None:
         # No awaiting here: the event loop's async-generator hooks close the inner generator.
         if not self._live.ended:
-            try:
-                self._finish()
-            except BaseException:
-                logger.debug("clew: ending a collected async generator raised", exc_info=True)
+            self._finish()
 
     def __getattr__(self, name: str) -> Any:  # ag_frame, ag_running, …
         if name.startswith("_"):

@@ -24,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any
@@ -44,12 +44,20 @@ from opentelemetry.sdk.trace import (
 )
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
-from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, INVALID_SPAN_CONTEXT
 
 from clew.tracer.id_generator import ClewIdGenerator
+from clew.tracer.lean_span import (
+    ATTRIBUTES_OWN_FIELDS,
+    LEAN_CLASSES,
+    SPAN_LISTS,
+    SPAN_OWN_FIELDS,
+    LeanAttributes,
+    LeanSpan,
+    lean_class,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -220,17 +228,17 @@ class SpanStarter:
         )
         _check_layout(template)
         attributes = vars(template._attributes)
-        self._span_class = _lean_class(
+        self._span_class = lean_class(
             LeanSpan,
             {
                 k: v
                 for k, v in vars(template).items()
-                if k not in _SPAN_OWN_FIELDS and k not in _SPAN_LISTS
+                if k not in SPAN_OWN_FIELDS and k not in SPAN_LISTS
             },
         )
-        self._attributes_class = _lean_class(
+        self._attributes_class = lean_class(
             LeanAttributes,
-            {k: v for k, v in attributes.items() if k not in _ATTRIBUTES_OWN_FIELDS},
+            {k: v for k, v in attributes.items() if k not in ATTRIBUTES_OWN_FIELDS},
         )
         self._max_attributes: int | None = attributes["maxlen"]
         self._direct_attributes = attributes["max_value_len"] is None
@@ -268,7 +276,7 @@ class SpanStarter:
         if config is not None and not config.is_enabled:
             return self._start_sdk(name, context, kind, attributes, trace_id)
         parent_span: Any = (self._current_context() if context is None else context).get(_SPAN_KEY)
-        if type(parent_span) in _LEAN_CLASSES:
+        if type(parent_span) in LEAN_CLASSES:
             parent: SpanContext | None = parent_span._context
         elif isinstance(parent_span, trace_api.Span):
             parent = parent_span.get_span_context()
@@ -323,82 +331,12 @@ class SpanStarter:
         return span
 
 
-_NO_ITEMS: BoundedList[Any] = BoundedList(0)
-"""The events and links of every :class:`LeanSpan` until it gets its first one (never added to:
-a span given an event or link gets a list of its own first)."""
-
-# What differs from one span to the next; every other field is the tracer's, held by the class.
-_SPAN_OWN_FIELDS = frozenset(
-    {"_name", "_context", "_parent", "_kind", "_lock", "_attributes", "_start_time"}
-)
-_SPAN_LISTS = frozenset({"_events", "_links"})  # LeanSpan's shared empty list, until a first
-_ATTRIBUTES_OWN_FIELDS = frozenset({"_dict", "_lock"})
-
-
-class LeanSpan(_Span):
-    """The SDK's span, holding in itself only what differs from span to span.
-
-    The fields every span of a tracer shares (resource, processor, scope, limits, sampler...)
-    and the initial values of the rest (no end time, status unset) are class attributes of a
-    subclass made once per tracer; a field the SDK sets on a span (``_end_time``, ``_status``,
-    ``_name``...) is set on the span as usual and shadows the class's. Events and links share
-    one empty list until a span gets its first. Most spans never get an event or a link; a span
-    is then five small objects instead of eleven, which is what the garbage collector walks
-    while spans wait in an export queue.
-    """
-
-    _events = _links = _NO_ITEMS
-
-    def _add_event(self, event: Any) -> None:
-        if self._events is _NO_ITEMS:
-            with self._lock:
-                if self._events is _NO_ITEMS:
-                    self._events = BoundedList(self._limits.max_events)
-        super()._add_event(event)
-
-    def _add_link(self, link: trace_api.Link) -> None:
-        if self._links is _NO_ITEMS:
-            with self._lock:
-                if self._links is _NO_ITEMS:
-                    self._links = BoundedList(self._limits.max_links)
-        super()._add_link(link)
-
-
-class LeanAttributes(BoundedAttributes):
-    """The SDK's ``BoundedAttributes`` holding in itself only its values and lock; limits, the
-    dropped count and the immutable flag start as class attributes (see :class:`LeanSpan`)."""
-
-
-_LEAN_CLASSES: set[type] = set()
-_LEAN_CACHE: OrderedDict[tuple[type, tuple[tuple[str, int], ...]], tuple[type, dict[str, Any]]] = (
-    OrderedDict()
-)
-LEAN_CACHE_SIZE = 16
-"""Lean classes kept: one pair per tracer set-up in use. An evicted class's spans still end
-correctly, through ``Span.end``."""
-
-
-def _lean_class(base: type[Any], shared: dict[str, Any]) -> type[Any]:
-    """A subclass of ``base`` with ``shared`` as class attributes (one per distinct set)."""
-    key = (base, tuple(sorted((name, id(value)) for name, value in shared.items())))
-    cached = _LEAN_CACHE.get(key)
-    if cached is None:  # the values are kept with the class, so their ids stay theirs
-        cls = type(base.__name__, (base,), {"__module__": __name__, **shared})
-        cached = _LEAN_CACHE[key] = (cls, shared)
-        _LEAN_CLASSES.add(cls)
-        while len(_LEAN_CACHE) > LEAN_CACHE_SIZE:
-            _LEAN_CLASSES.discard(_LEAN_CACHE.popitem(last=False)[1][0])
-    else:
-        _LEAN_CACHE.move_to_end(key)
-    return cached[0]
-
-
 def end_span(given: trace_api.Span) -> None:
     """End ``span`` as ``Span.end()`` does, without copying it for the processors."""
     span: Any = given
     if (
         not _SHORT_END
-        or (type(span) not in _LEAN_CLASSES and type(span) is not _Span)
+        or (type(span) not in LEAN_CLASSES and type(span) is not _Span)
         or type(span._span_processor) not in _MULTI_PROCESSORS
     ):
         span.end(end_time=_clock())
@@ -462,7 +400,7 @@ def valid_span_context(span: Any) -> SpanContext | None:
     """The span context of ``span`` (an OpenTelemetry span or None) when it is valid."""
     if span is None:
         return None
-    found: SpanContext = span._context if type(span) in _LEAN_CLASSES else span.get_span_context()
+    found: SpanContext = span._context if type(span) in LEAN_CLASSES else span.get_span_context()
     return found if found.is_valid else None
 
 
@@ -505,7 +443,7 @@ def set_attributes(given: trace_api.Span, attrs: dict[str, Any]) -> None:
     ``set_attributes`` runs instead.
     """
     span: Any = given
-    if type(span) in _LEAN_CLASSES or type(span) is _Span:
+    if type(span) in LEAN_CLASSES or type(span) is _Span:
         bounded: Any = span._attributes
         values = bounded._dict
         if (
