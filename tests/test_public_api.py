@@ -32,8 +32,9 @@ EXPECTED = {
 
 
 def test_public_api_is_exactly_the_documented_names() -> None:
-    assert set(clew.__all__) >= EXPECTED
+    assert set(clew.__all__) == EXPECTED
     assert sorted(clew.__all__) == list(clew.__all__)
+
     for name in clew.__all__:
         assert hasattr(clew, name), name
 

@@ -20,7 +20,12 @@ def test_readme_has_examples() -> None:
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_block_runs(index: int, tmp_path: Path) -> None:
-    env = {**os.environ, "CLEW_EXPORTER": "none", "PYTHONPATH": str(README.parent / "src")}
+    env = {
+        **os.environ,
+        "CLEW_EXPORTER": "none",
+        "CLEW_STRICT": "1",  # a failure inside clew fails the example, as it would a test
+        "PYTHONPATH": str(README.parent / "src"),
+    }
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     result = subprocess.run(
         [sys.executable, "-c", BLOCKS[index]],

@@ -216,7 +216,7 @@ def _load() -> tuple[Adapter, type, type]:
     return _adapter, SyncAPIClient, AsyncAPIClient
 
 
-SDK = Sdk("anthropic", "anthropic", "anthropic >= 0.40", _load)
+SDK = Sdk("anthropic", "anthropic", "anthropic >= 0.51", _load)
 """The ``anthropic`` SDK, for :func:`~clew.providers.patching.instrument_sdk`."""
 
 

@@ -376,7 +376,7 @@ def _load() -> tuple[Adapter, type, type]:
     return _adapter, SyncAPIClient, AsyncAPIClient
 
 
-SDK = Sdk("openai", "openai", "openai >= 1.40", _load)
+SDK = Sdk("openai", "openai", "openai >= 1.92", _load)
 """The ``openai`` SDK, for :func:`~clew.providers.patching.instrument_sdk`."""
 
 
