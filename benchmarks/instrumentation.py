@@ -1,7 +1,8 @@
 """What instrumenting the OpenAI client adds to a call: clew and its peers, side by side.
 
 Run: ``python benchmarks/instrumentation.py [--calls N] [--rounds K] [--runs R] [--only NAMES]
-[--cpu C]``.
+[--cpu C] [--before SRC]``; ``--before SRC`` also measures the clew in ``SRC`` (another
+version), interleaved with the others.
 
 The fake LLM server's answers (a chat completion, and a stream of about 20 chunks plus a usage
 chunk) are fetched from it once over HTTP, then served to the real ``openai`` client by an
@@ -361,9 +362,17 @@ CHILD_TIMEOUT = 180.0
 """Seconds a peer's process may take; some peers hang at exit flushing to a closed port."""
 
 
+BEFORE = "clew-before"
+"""With ``--before SRC``: clew measured again with the clew in ``SRC`` (another version)."""
+
+
 def _run_child(
-    name: str, base_url: str, calls: int, rounds: int, cpu: int | None
+    name: str, base_url: str, calls: int, rounds: int, cpu: int | None, before: str | None = None
 ) -> dict[str, Any]:
+    env = dict(os.environ)
+    if name == BEFORE and before:
+        name = "clew"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [before, env.get("PYTHONPATH")]))
     command = [
         *(sys.executable, __file__, "--child", name, "--url", base_url),
         *("--calls", str(calls), "--rounds", str(rounds)),
@@ -375,6 +384,7 @@ def _run_child(
             text=True,
             check=False,
             timeout=CHILD_TIMEOUT,
+            env=env,
             preexec_fn=None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu})),
         )
         stdout, stderr, failed = out.stdout, out.stderr, out.returncode != 0
@@ -406,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu", type=int, help="pin the measuring processes to this CPU")
     parser.add_argument("--child")
     parser.add_argument("--url")
+    parser.add_argument(
+        "--before",
+        metavar="SRC",
+        help="also measure the clew in this src folder (another version), interleaved",
+    )
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(measure(args.child, args.url, args.calls, args.rounds)), flush=True)
@@ -413,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(0)
     server, base_url = _start_server()
     names = [n for n in args.only.split(",") if n in LABELS]
+    if args.before:
+        LABELS[BEFORE] = f"clew before ({args.before})"
+        names.append(BEFORE)
     results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     missing: dict[str, str] = {}
     try:
@@ -420,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:  # interleaved: machine noise hits every peer alike
                 if name in missing:
                     continue
-                result = _run_child(name, base_url, args.calls, args.rounds, args.cpu)
+                result = _run_child(name, base_url, args.calls, args.rounds, args.cpu, args.before)
                 if "missing" in result:
                     missing[name] = result["missing"]
                 else:

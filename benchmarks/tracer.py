@@ -1,6 +1,8 @@
 """Per-call overhead of @clew.trace against raw OpenTelemetry, measured side by side.
 
-Run: ``python benchmarks/tracer.py [--calls N] [--rounds R]``.
+Run: ``python benchmarks/tracer.py [--calls N] [--rounds R]``; ``--before SRC`` compares
+with another clew (``git worktree add /tmp/before main`` then ``--before /tmp/before/src``):
+alternating runs of each, clew's overhead side by side.
 
 Both sides end their spans into the same kind of pipeline: a ``BatchSpanProcessor`` in front of
 an exporter that discards. Overhead is the time of the traced call minus the time of the same
@@ -21,7 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -148,25 +153,32 @@ def _no_flush() -> None:
     return None
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--wall", action="store_true", help="measure wall-clock time")
-    args = parser.parse_args(argv)
-    clock = time.perf_counter if args.wall else time.process_time
+def run(calls: int, rounds: int, clock: Callable[[], float]) -> dict[str, dict[str, float]]:
+    """µs per call of every variant of every case (median over the rounds)."""
     cases, raw_provider = build_cases()
     flushes = {"bare": _no_flush, "clew": clew.flush}
-    print(f"{'case':44} {'variant':34} {'µs/call':>9} {'overhead µs':>12} {'vs raw OTel':>12}")
+    results: dict[str, dict[str, float]] = {}
     for case, variants in cases.items():
-        calls = args.calls // 1000 if "inside a dropped trace" in case else args.calls
-        per_call_factor = 1000 if "inside a dropped trace" in case else 1
+        inner = "inside a dropped trace" in case
+        case_calls = calls // 1000 if inner else calls
+        per_call_factor = 1000 if inner else 1
         samples: dict[str, list[float]] = {v: [] for v in variants}
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for variant, fn in variants.items():
                 flush = flushes.get(variant, raw_provider.force_flush)
-                samples[variant].append(measure(fn, calls, flush, clock) / per_call_factor)
-        times = {v: statistics.median(s) for v, s in samples.items()}
+                samples[variant].append(measure(fn, case_calls, flush, clock) / per_call_factor)
+        results[case] = {v: statistics.median(s) for v, s in samples.items()}
+    dropped = sum(s["dropped"] for s in clew.stats().values())
+    results["spans clew dropped"] = {"clew": float(dropped)}
+    clew.shutdown()
+    return results
+
+
+def print_table(results: dict[str, dict[str, float]]) -> None:
+    print(f"{'case':44} {'variant':34} {'µs/call':>9} {'overhead µs':>12} {'vs raw OTel':>12}")
+    for case, times in results.items():
+        if "bare" not in times:
+            continue
         bare = times["bare"]
         raw_overhead = times.get("raw OpenTelemetry", 0.0) - bare
         for variant, t in times.items():
@@ -174,9 +186,63 @@ def main(argv: list[str] | None = None) -> None:
             ratio = f"{overhead / raw_overhead:.2f}x" if raw_overhead > 0 else "-"
             shown_ratio = ratio if variant != "bare" else ""
             print(f"{case:44} {variant:34} {t:9.3f} {overhead:12.3f} {shown_ratio:>12}")
-    dropped = sum(s["dropped"] for s in clew.stats().values())
-    print(f"spans clew dropped: {dropped}")
-    clew.shutdown()
+    print(f"spans clew dropped: {results['spans clew dropped']['clew']:.0f}")
+
+
+def compare(before: str, repeat: int, child_args: list[str]) -> None:
+    """Run this benchmark ``repeat`` times against the clew in ``before`` (a ``src`` folder)
+    and as many times against the installed one, alternating, and print clew's overhead side
+    by side: one run, so both see the same machine."""
+    runs: dict[str, list[dict[str, dict[str, float]]]] = {"before": [], "after": []}
+    for _ in range(repeat):
+        for side in ("before", "after"):
+            env = dict(os.environ)
+            if side == "before":
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, [before, env.get("PYTHONPATH")]))
+            out = subprocess.run(
+                [sys.executable, __file__, "--json", *child_args],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
+            runs[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"clew's overhead in µs per call, median of {repeat} alternating runs per side")
+    print(f"{'case':44} {'before':>9} {'after':>9} {'after/before':>13}")
+    for case, times in runs["after"][0].items():
+        if "clew" not in times or "bare" not in times:
+            continue
+        overhead = {
+            side: statistics.median(r[case]["clew"] - r[case]["bare"] for r in runs[side])
+            for side in runs
+        }
+        ratio = overhead["after"] / overhead["before"] if overhead["before"] > 0 else float("nan")
+        print(f"{case:44} {overhead['before']:9.3f} {overhead['after']:9.3f} {ratio:12.2f}x")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--wall", action="store_true", help="measure wall-clock time")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--before",
+        metavar="SRC",
+        help="compare with the clew in this src folder (e.g. of a `git worktree` of main)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side with --before")
+    args = parser.parse_args(argv)
+    if args.before:
+        child_args = ["--calls", str(args.calls), "--rounds", str(args.rounds)]
+        compare(args.before, args.repeat, child_args + (["--wall"] if args.wall else []))
+        return
+    clock = time.perf_counter if args.wall else time.process_time
+    results = run(args.calls, args.rounds, clock)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print_table(results)
 
 
 if __name__ == "__main__":
