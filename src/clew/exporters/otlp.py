@@ -28,6 +28,7 @@ import logging
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
@@ -258,26 +259,17 @@ def create_otlp_exporter(
     """
     if protocol not in (None, *PROTOCOLS):
         raise ConfigurationError(f"OTLP protocol must be one of {PROTOCOLS}, not {protocol!r}")
+    common: dict[str, Any] = {
+        "endpoint": endpoint,
+        "headers": headers,
+        "timeout": timeout,
+        "compression": compression,
+        "certificate_file": certificate_file,
+        "client_certificate_file": client_certificate_file,
+        "client_key_file": client_key_file,
+    }
     if protocol == "grpc":
         from clew.exporters.otlp_grpc import OtlpGrpcSpanExporter
 
-        return OtlpGrpcSpanExporter(
-            endpoint=endpoint,
-            headers=headers,
-            timeout=timeout,
-            compression=compression,
-            insecure=insecure,
-            certificate_file=certificate_file,
-            client_certificate_file=client_certificate_file,
-            client_key_file=client_key_file,
-        )
-    settings = OtlpHttpSettings.create(
-        endpoint=endpoint,
-        headers=headers,
-        timeout=timeout,
-        compression=compression,
-        certificate_file=certificate_file,
-        client_certificate_file=client_certificate_file,
-        client_key_file=client_key_file,
-    )
-    return OtlpHttpSpanExporter(settings)
+        return OtlpGrpcSpanExporter(insecure=insecure, **common)
+    return OtlpHttpSpanExporter(OtlpHttpSettings.create(**common))

@@ -31,17 +31,23 @@ _IN_CALL: ContextVar[bool] = ContextVar("clew_in_llm_call", default=False)
 """True while an instrumented request runs: a second wrapper on the same call stands aside."""
 
 
+def _begin(adapter: Adapter, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The call's span, or None: not traced (inside another wrapper's call, not an LLM route,
+    a sampled-out trace, or starting it failed)."""
+    if _IN_CALL.get():
+        return None
+    try:
+        return begin(adapter, instance, args, kwargs)
+    except Exception:
+        internal_error(logger, "starting an LLM span failed")
+        return None
+
+
 def sync_wrapper(adapter: Adapter) -> Callable[..., Any]:
     """The wrapt wrapper of a sync ``request`` method."""
 
     def request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if _IN_CALL.get():
-            return wrapped(*args, **kwargs)
-        try:
-            call = begin(adapter, instance, args, kwargs)
-        except Exception:
-            internal_error(logger, "starting an LLM span failed")
-            call = None
+        call = _begin(adapter, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         marker = _IN_CALL.set(True)
@@ -62,18 +68,12 @@ def sync_wrapper(adapter: Adapter) -> Callable[..., Any]:
 
 
 def async_wrapper(adapter: Adapter) -> Callable[..., Any]:
-    """The wrapt wrapper of an async ``request`` method."""
+    """The wrapt wrapper of an async ``request`` method (the same steps, with ``await``)."""
 
     async def request(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if _IN_CALL.get():
-            return await wrapped(*args, **kwargs)
-        try:
-            call = begin(adapter, instance, args, kwargs)
-        except Exception:
-            internal_error(logger, "starting an LLM span failed")
-            call = None
+        call = _begin(adapter, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         marker = _IN_CALL.set(True)
