@@ -1,7 +1,8 @@
 """What instrumenting the OpenAI client adds to a call, counted in CPU instructions.
 
-Run: ``python benchmarks/instructions.py [--calls N] [--only NAMES] [--jobs J]`` (needs
-``valgrind`` on the PATH: ``apt-get install valgrind``).
+Run: ``python benchmarks/instructions.py [--calls N] [--only NAMES] [--jobs J] [--before SRC]``
+(needs ``valgrind`` on the PATH: ``apt-get install valgrind``); ``--before SRC`` also counts
+the clew in ``SRC`` (another version).
 
 :mod:`instrumentation` measures time, which a shared machine moves by up to 2x from one hour
 to the next. This counts the instructions the CPU executes instead, under valgrind's
@@ -42,6 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import instrumentation as timing  # the setups and the recorded replies
 
+_before = ""
+"""The src folder of the other clew counted with ``--before``."""
+
 WARMUP = 50
 LEAD = 10
 TARGET_RATIO = {False: 100 / 130, True: 120 / 150}
@@ -66,13 +70,16 @@ def child(name: str, stream: bool, calls: int, replies: str) -> None:
 
 def _count(name: str, stream: bool, calls: int, replies: str) -> int | str:
     """The instructions one valgrind run executed, or why it failed."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if name == timing.BEFORE:  # clew again, from another src folder (--before)
+        name = "clew"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_before, env.get("PYTHONPATH")]))
     command = [
         *(["setarch", "-R"] if shutil.which("setarch") else []),
         *("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"),
         *(sys.executable, __file__, "--child", name, "--calls", str(calls)),
         *("--stream", str(int(stream)), "--replies", replies),
     ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
     if out.returncode != 0 or found is None:
@@ -102,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child")
     parser.add_argument("--stream", type=int, default=0)
     parser.add_argument("--replies")
+    parser.add_argument(
+        "--before", metavar="SRC", help="also count the clew in this src folder (another version)"
+    )
     args = parser.parse_args(argv)
     if args.child:
         child(args.child, bool(args.stream), args.calls, args.replies)
@@ -110,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind is not installed: apt-get install valgrind", file=sys.stderr)
         return 2
     names = [n for n in args.only.split(",") if n in timing.LABELS]
+    if args.before:
+        global _before
+        _before = args.before
+        timing.LABELS[timing.BEFORE] = f"clew before ({args.before})"
+        names.append(timing.BEFORE)
     server, base_url = timing._start_server()
     try:
         plain, streamed = timing._recorded(base_url)
