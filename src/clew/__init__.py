@@ -78,10 +78,11 @@ def configure(
 ) -> None:
     """Set up clew. Optional: the first span configures the defaults (the local SQLite store).
 
-    Call it again to change settings; arguments not given keep their current value. Arguments
-    win over the environment (``CLEW_PROJECT``, ``CLEW_EXPORTER``, ``CLEW_SAMPLE_RATE``,
-    ``CLEW_CAPTURE_CONTENT``, ``CLEW_STORE``, ``CLEW_JSONL``). An OpenTelemetry
-    ``TracerProvider`` the application already set is used, never replaced.
+    Call it again to change settings; arguments not given keep the value an earlier call gave
+    them, and the environment is read again on every call. Arguments win over the environment
+    (``CLEW_PROJECT``, ``CLEW_EXPORTER``, ``CLEW_SAMPLE_RATE``, ``CLEW_CAPTURE_CONTENT``,
+    ``CLEW_STORE``, ``CLEW_JSONL`` …: :data:`clew.environment.VARIABLES` lists them all). An
+    OpenTelemetry ``TracerProvider`` the application already set is used, never replaced.
 
     Args:
         project: the project name recorded on every span (``service.name`` of a new provider).
