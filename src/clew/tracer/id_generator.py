@@ -6,10 +6,11 @@ That is what makes a root's seed ``trace_id`` equal its ``root_trace_id`` (see
 
 from __future__ import annotations
 
-import random
 import threading
 
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+
+from clew.log_record import new_trace_id
 
 _LOW64 = (1 << 64) - 1
 
@@ -53,10 +54,7 @@ class ClewIdGenerator(IdGenerator):
             trace_id = self._inner.generate_trace_id()
             if trace_id & _LOW64:
                 return trace_id
-        while True:  # RandomIdGenerator's arithmetic, without its call
-            trace_id = random.getrandbits(128)
-            if trace_id & _LOW64:
-                return trace_id
+        return new_trace_id()
 
     def is_trace_id_random(self) -> bool:
         return self._inner.is_trace_id_random()

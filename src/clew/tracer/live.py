@@ -28,7 +28,7 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from clew import attributes as a
 from clew.errors import ConfigurationError, internal_error
-from clew.log_record import log_trace_id_of, root_trace_id_of
+from clew.log_record import log_trace_id_of, new_trace_id, root_trace_id_of
 from clew.tracer.sdk_shortcut import (
     LIVE_KEY,
     attach,
@@ -356,9 +356,7 @@ class DroppedOtelSpan(NonRecordingSpan):
             if outer is not None:
                 trace_id, span_id = outer.trace_id, random.getrandbits(64) or 1
             else:
-                trace_id = random.getrandbits(128)
-                while not trace_id & _LOW64:
-                    trace_id = random.getrandbits(128)
+                trace_id = new_trace_id()
                 span_id = trace_id & _LOW64
         return tuple.__new__(
             SpanContext, (trace_id, span_id, False, _NOT_SAMPLED, DEFAULT_TRACE_STATE, True)
