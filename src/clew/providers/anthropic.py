@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clew import attributes as a
-from clew.providers.engine import Adapter, Call, Outcome, Route, StreamState
+from clew.providers.engine import Adapter, Outcome, Route, StreamState
 from clew.providers.messages import content_parts, get, param_attributes, texts_of
 from clew.providers.messages import tool_call_part as _tool_call
 from clew.providers.patching import Instrumentation, Sdk, instrument_sdk
@@ -63,16 +63,31 @@ def _content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
     return attrs
 
 
-def _set_response(call: Call, response_id: Any, stop_reason: Any, blocks: Any) -> None:
-    call.set_response(response_id, [str(stop_reason)] if stop_reason else [])
-    if not call.omit_outputs and blocks is not None:
-        message = {"role": "assistant", "parts": _blocks(blocks), "finish_reason": stop_reason}
-        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, [message])
+def _outcome(
+    usage: Usage | None, model: Any, response_id: Any, stop_reason: Any, blocks: Any
+) -> Outcome:
+    messages = None
+    if blocks is not None:
+        messages = [{"role": "assistant", "parts": _blocks(blocks), "finish_reason": stop_reason}]
+    return Outcome(
+        usage,
+        model if isinstance(model, str) and model else None,
+        None,
+        response_id if isinstance(response_id, str) and response_id else None,
+        [str(stop_reason)] if stop_reason else [],
+        messages,
+    )
 
 
-def _response(call: Call, message: Any) -> Outcome:
-    _set_response(call, get(message, "id"), get(message, "stop_reason"), get(message, "content"))
-    return Outcome(Usage.from_anthropic(get(message, "usage")), get(message, "model"))
+def messages_response(message: Any) -> Outcome:
+    """Read a Messages API response (an SDK object or its JSON)."""
+    return _outcome(
+        Usage.from_anthropic(get(message, "usage")),
+        get(message, "model"),
+        get(message, "id"),
+        get(message, "stop_reason"),
+        get(message, "content"),
+    )
 
 
 class MessagesStreamState(StreamState):
@@ -125,7 +140,7 @@ class MessagesStreamState(StreamState):
             if isinstance(value, int):
                 self.usage[key] = value
 
-    def outcome(self, call: Call) -> Outcome:
+    def outcome(self) -> Outcome:
         blocks = []
         for _, (block, pieces) in sorted(self.blocks.items()):
             kind = get(block, "type")
@@ -145,7 +160,6 @@ class MessagesStreamState(StreamState):
                 blocks.append({"type": "text", "text": text})
             else:
                 blocks.append({"type": kind})
-        _set_response(call, self.message_id, self.stop_reason, blocks if self.blocks else None)
         if self.usage:
             usage = Usage.from_anthropic(self.usage)
         else:
@@ -156,7 +170,9 @@ class MessagesStreamState(StreamState):
                 output=estimate_tokens(output) if output else 0,
                 estimated=True,
             )
-        return Outcome(usage, self.model)
+        return _outcome(
+            usage, self.model, self.message_id, self.stop_reason, blocks if self.blocks else None
+        )
 
 
 def _request(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,7 +180,7 @@ def _request(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 ROUTES: dict[str, Route] = {
-    "/v1/messages": Route("chat", _request, _content, _response, MessagesStreamState),
+    "/v1/messages": Route("chat", _request, _content, messages_response, MessagesStreamState),
 }
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.trace import SpanKind
@@ -42,7 +42,7 @@ from clew.tracer.live import LIVE_KEY, LiveSpan, current_context
 from clew.tracer.options import SpanSpec
 from clew.tracer.serialize import to_json
 
-__all__ = ["Adapter", "Call", "Outcome", "Route", "StreamState", "begin"]
+__all__ = ["Adapter", "Call", "Outcome", "Route", "StreamState", "begin", "record_outcome"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,17 +60,27 @@ def _spec(name: str) -> SpanSpec:
 
 @dataclass(slots=True)
 class Outcome:
-    """What a response said, for the engine to record and price.
+    """What a response said: the one reading of a response that the SDK instrumentation
+    records on its span and the completion gateway (:mod:`clew.gateway`) answers with.
 
     Attributes:
-        usage: the token (None when the response carried none).
+        usage: the token counts (None when the response carried none).
         model: the model that answered (None: the requested one).
         reported_cost: a cost the provider reported (OpenRouter), which wins over prices.
+        response_id: the provider's id of the response.
+        finish_reasons: the provider's finish reason of each choice, as it wrote them.
+        messages: the output messages in the GenAI shape (``role``, ``parts``,
+            ``finish_reason``), one per choice; None when the response had no output.
+        plain: the messages hold only text parts (see :func:`~clew.tracer.serialize.to_json`).
     """
 
     usage: Usage | None = None
     model: str | None = None
     reported_cost: float | None = None
+    response_id: str | None = None
+    finish_reasons: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] | None = None
+    plain: bool = False
 
 
 class StreamState:
@@ -86,8 +96,8 @@ class StreamState:
     def record(self, chunk: Any) -> None:
         """Take note of one chunk (called for every chunk the user receives)."""
 
-    def outcome(self, call: Call) -> Outcome:
-        """Set the response attributes on ``call`` and return the usage (at the stream's end)."""
+    def outcome(self) -> Outcome:
+        """What the stream said so far (at the stream's end)."""
         return Outcome()
 
 
@@ -100,14 +110,14 @@ class Route:
         request: the request attributes (parameters) from the JSON body; always recorded.
         content: the content attributes (messages, system instructions, tool definitions)
             from the body and the span's byte limit; only called when inputs are captured.
-        response: sets the response attributes on the call and returns the outcome.
+        response: reads a complete response (an SDK object or the parsed JSON).
         stream_state: makes the :class:`StreamState` of a streamed response.
     """
 
     operation: str
     request: Callable[[Mapping[str, Any]], dict[str, Any]]
     content: Callable[[Mapping[str, Any], int], dict[str, Any]]
-    response: Callable[[Call, Any], Outcome]
+    response: Callable[[Any], Outcome]
     stream_state: Callable[[Mapping[str, Any]], StreamState] | None = None
 
 
@@ -202,33 +212,13 @@ class Call:
         """The byte limit of one JSON attribute."""
         return self.live.max_bytes
 
-    def set(self, key: str, value: Any) -> None:
-        """Set an attribute, recorded when the span ends (None values are skipped)."""
-        if value is not None:
-            self.live.set_attribute(key, value)
-
-    def set_response(self, response_id: Any, finish_reasons: list[str]) -> None:
-        """Set ``gen_ai.response.id`` (when it is text) and the finish reasons (when any)."""
-        if isinstance(response_id, str):
-            self.live.set_attribute(a.GEN_AI_RESPONSE_ID, response_id)
-        if finish_reasons:
-            self.live.set_attribute(a.GEN_AI_RESPONSE_FINISH_REASONS, tuple(finish_reasons))
-
-    def set_json(self, key: str, value: Any, plain: bool = False) -> None:
-        """Set an attribute to the JSON text of ``value`` (bounded and redacted).
-
-        ``plain``: ``value`` is clew's own text messages (see :func:`to_json`).
-        """
-        if value is not None:
-            self.live.set_attribute(key, to_json(value, self.live.max_bytes, plain=plain))
-
     # -- endings (each safe to call more than once; the span ends once) -------------------
     def finish(self, response: Any) -> None:
         """End the span with a complete response."""
         if self.live.ended:
             return
         try:
-            self._record(self.route.response(self, response))
+            self._record(self.route.response(response))
         except Exception:
             internal_error(logger, "reading the %s response failed", self.route.operation)
         self.live.end()
@@ -248,7 +238,7 @@ class Call:
             if self.first_chunk is not None:
                 self.live.set_attribute(a.CLEW_TIME_TO_FIRST_TOKEN, self.first_chunk - self.started)
             if self.state is not None:
-                self._record(self.state.outcome(self))
+                self._record(self.state.outcome())
         except Exception:
             internal_error(logger, "reading the %s stream failed", self.route.operation)
         self.live.end()
@@ -266,7 +256,7 @@ class Call:
                 if self.first_chunk is not None:
                     ttft = self.first_chunk - self.started
                     self.live.set_attribute(a.CLEW_TIME_TO_FIRST_TOKEN, ttft)
-                self._record(self.state.outcome(self))
+                self._record(self.state.outcome())
         except Exception:
             internal_error(logger, "recording an LLM error failed")
         self.live.fail(exc)
@@ -285,24 +275,38 @@ class Call:
                 internal_error(logger, "reading a %s stream chunk failed", self.route.operation)
 
     def _record(self, outcome: Outcome) -> None:
-        live = self.live
-        model = outcome.model or self.request_model
-        if outcome.model:
-            live.set_attribute(a.GEN_AI_RESPONSE_MODEL, outcome.model)
-        usage = outcome.usage
-        if usage is None:
-            live.set_attribute(a.CLEW_COST_ERROR, "no usage reported")
-            return
-        attrs = usage.attributes()
-        attrs.update(
-            cost_of(usage, model, self.endpoint.provider, outcome.reported_cost).attributes()
-        )
-        live.update_attributes(attrs)
+        record_outcome(self.live, outcome, self.request_model, self.endpoint.provider)
 
     def __del__(self) -> None:
         # A stream or raw response dropped before it ended: the span ends now.
         if not self.live.ended:
             self.finish_stream("dropped")
+
+
+def record_outcome(
+    live: LiveSpan, outcome: Outcome, request_model: str | None, provider: str
+) -> None:
+    """Record what a response said on its LLM span: id, finish reasons, output messages (unless
+    outputs are omitted), model, tokens and cost."""
+    if outcome.response_id:
+        live.set_attribute(a.GEN_AI_RESPONSE_ID, outcome.response_id)
+    if outcome.finish_reasons:
+        live.set_attribute(a.GEN_AI_RESPONSE_FINISH_REASONS, tuple(outcome.finish_reasons))
+    if outcome.messages and not live.omit_outputs:
+        live.set_attribute(
+            a.GEN_AI_OUTPUT_MESSAGES,
+            to_json(outcome.messages, live.max_bytes, plain=outcome.plain),
+        )
+    model = outcome.model or request_model
+    if outcome.model:
+        live.set_attribute(a.GEN_AI_RESPONSE_MODEL, outcome.model)
+    usage = outcome.usage
+    if usage is None:
+        live.set_attribute(a.CLEW_COST_ERROR, "no usage reported")
+        return
+    attrs = usage.attributes()
+    attrs.update(cost_of(usage, model, provider, outcome.reported_cost).attributes())
+    live.update_attributes(attrs)
 
 
 def begin(

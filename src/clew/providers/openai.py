@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clew import attributes as a
-from clew.providers.engine import Adapter, Call, Outcome, Route, StreamState
+from clew.providers.engine import Adapter, Outcome, Route, StreamState
 from clew.providers.messages import (
     content_parts,
     get,
@@ -103,18 +103,26 @@ def _chat_output(choice_message: Any, finish_reason: Any) -> dict[str, Any]:
     return {"role": "assistant", "parts": parts, "finish_reason": finish_reason}
 
 
-def _chat_response(call: Call, response: Any) -> Outcome:
+def chat_response(response: Any) -> Outcome:
+    """Read a chat completion (an SDK object or its JSON)."""
     choices = get(response, "choices", ())
     finishes = [get(c, "finish_reason") for c in choices]
-    call.set_response(get(response, "id"), [str(f) for f in finishes if f])
-    if not call.omit_outputs and choices:
-        messages = [
-            _chat_output(get(c, "message"), finish)
-            for c, finish in zip(choices, finishes, strict=True)
-        ]
-        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, messages)
+    messages = [
+        _chat_output(get(c, "message"), finish) for c, finish in zip(choices, finishes, strict=True)
+    ]
     usage = get(response, "usage")
-    return Outcome(Usage.from_openai(usage), get(response, "model"), reported_cost(usage))
+    return Outcome(
+        Usage.from_openai(usage),
+        get(response, "model"),
+        reported_cost(usage),
+        _text_or_none(get(response, "id")),
+        [str(f) for f in finishes if f],
+        messages or None,
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 _PLAIN_REASONS = (str, type(None))
@@ -225,11 +233,12 @@ class ChatStreamState(StreamState):
             if finish_reason:
                 slot.finish_reason = finish_reason
 
-    def outcome(self, call: Call) -> Outcome:
+    def outcome(self) -> Outcome:
         ordered = [self.choices[i] for i in sorted(self.choices)]
-        reasons = [c.finish_reason for c in ordered if c.finish_reason]
-        call.set_response(self.response_id, reasons)
-        if not call.omit_outputs and ordered:
+        reasons = [str(c.finish_reason) for c in ordered if c.finish_reason]
+        messages: list[dict[str, Any]] | None = None
+        plain = False
+        if ordered:
             messages = []
             for choice in ordered:
                 parts = [text_part("".join(choice.text))] if choice.text else []
@@ -244,11 +253,18 @@ class ChatStreamState(StreamState):
                 choice.tools or type(choice.finish_reason) not in _PLAIN_REASONS
                 for choice in ordered
             )
-            call.set_json(a.GEN_AI_OUTPUT_MESSAGES, messages, plain=plain)
         usage = Usage.from_openai(self.usage)
         if usage is None:
             usage = self._estimate(ordered)
-        return Outcome(usage, self.model, reported_cost(self.usage))
+        return Outcome(
+            usage,
+            self.model,
+            reported_cost(self.usage),
+            _text_or_none(self.response_id),
+            reasons,
+            messages,
+            plain,
+        )
 
     def _estimate(self, ordered: list[_Choice]) -> Usage:
         messages = self.body.get("messages")
@@ -280,22 +296,27 @@ def _completion_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, An
     return {a.GEN_AI_INPUT_MESSAGES: to_json(messages, max_bytes)}
 
 
-def _completion_response(call: Call, response: Any) -> Outcome:
+def completion_response(response: Any) -> Outcome:
+    """Read a legacy text completion (an SDK object or its JSON)."""
     choices = get(response, "choices", ())
     reasons = [str(get(c, "finish_reason")) for c in choices if get(c, "finish_reason")]
-    call.set_response(get(response, "id"), reasons)
-    if not call.omit_outputs and choices:
-        messages = [
-            {
-                "role": "assistant",
-                "parts": [text_part(get(c, "text", ""))],
-                "finish_reason": get(c, "finish_reason"),
-            }
-            for c in choices
-        ]
-        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, messages)
+    messages = [
+        {
+            "role": "assistant",
+            "parts": [text_part(get(c, "text", ""))],
+            "finish_reason": get(c, "finish_reason"),
+        }
+        for c in choices
+    ]
     usage = get(response, "usage")
-    return Outcome(Usage.from_openai(usage), get(response, "model"), reported_cost(usage))
+    return Outcome(
+        Usage.from_openai(usage),
+        get(response, "model"),
+        reported_cost(usage),
+        _text_or_none(get(response, "id")),
+        reasons,
+        messages or None,
+    )
 
 
 # -- embeddings ---------------------------------------------------------------------------
@@ -314,7 +335,7 @@ def _no_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
     return {}
 
 
-def _embeddings_response(call: Call, response: Any) -> Outcome:
+def _embeddings_response(response: Any) -> Outcome:
     usage = get(response, "usage")
     return Outcome(Usage.from_openai(usage), get(response, "model"), reported_cost(usage))
 
@@ -322,10 +343,10 @@ def _embeddings_response(call: Call, response: Any) -> Outcome:
 # -- the adapter --------------------------------------------------------------------------
 ROUTES: dict[str, Route] = {
     "/chat/completions": Route(
-        "chat", _chat_request, _chat_content, _chat_response, ChatStreamState
+        "chat", _chat_request, _chat_content, chat_response, ChatStreamState
     ),
     "/completions": Route(
-        "text_completion", _chat_request, _completion_content, _completion_response, ChatStreamState
+        "text_completion", _chat_request, _completion_content, completion_response, ChatStreamState
     ),
     "/embeddings": Route("embeddings", _embeddings_request, _no_content, _embeddings_response),
     "/responses": Route(

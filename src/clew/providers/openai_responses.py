@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clew import attributes as a
-from clew.providers.engine import Call, Outcome, StreamState
+from clew.providers.engine import Outcome, StreamState
 from clew.providers.messages import (
     content_parts,
     get,
@@ -55,7 +55,8 @@ def _responses_item(item: Any) -> dict[str, Any]:
     return {"role": get(item, "role", "user"), "parts": content_parts(get(item, "content"))}
 
 
-def responses_output(call: Call, response: Any) -> Outcome:
+def responses_output(response: Any) -> Outcome:
+    """Read a Responses API response (an SDK object or its JSON)."""
     status = get(response, "status")
     if status == "incomplete":
         reason = get(get(response, "incomplete_details"), "reason", "incomplete")
@@ -66,8 +67,8 @@ def responses_output(call: Call, response: Any) -> Outcome:
     output = get(response, "output", ())
     if any(get(item, "type") == "function_call" for item in output):
         reason = "tool_calls" if status == "completed" else reason
-    call.set_response(get(response, "id"), [str(reason)] if status else [])
-    if not call.omit_outputs and output:
+    messages = None
+    if output:
         parts: list[dict[str, Any]] = []
         for item in output:
             kind = get(item, "type")
@@ -77,10 +78,17 @@ def responses_output(call: Call, response: Any) -> Outcome:
                 parts.append(
                     tool_call_part(get(item, "call_id"), get(item, "name"), get(item, "arguments"))
                 )
-        message = {"role": "assistant", "parts": parts, "finish_reason": reason}
-        call.set_json(a.GEN_AI_OUTPUT_MESSAGES, [message])
+        messages = [{"role": "assistant", "parts": parts, "finish_reason": reason}]
     usage = get(response, "usage")
-    return Outcome(Usage.from_openai_responses(usage), get(response, "model"), reported_cost(usage))
+    response_id = get(response, "id")
+    return Outcome(
+        Usage.from_openai_responses(usage),
+        get(response, "model"),
+        reported_cost(usage),
+        response_id if isinstance(response_id, str) else None,
+        [str(reason)] if status else [],
+        messages,
+    )
 
 
 class ResponsesStreamState(StreamState):
@@ -102,11 +110,10 @@ class ResponsesStreamState(StreamState):
         ):
             self.final = chunk.response
 
-    def outcome(self, call: Call) -> Outcome:
+    def outcome(self) -> Outcome:
         if self.final is not None and get(self.final, "usage") is not None:
-            return responses_output(call, self.final)
-        if self.final is not None:
-            call.set(a.GEN_AI_RESPONSE_ID, get(self.final, "id"))
+            return responses_output(self.final)
+        response_id = get(self.final, "id")
         body = self.body
         texts = [*texts_of(body.get("input")), *texts_of(body.get("instructions"))]
         usage = Usage(
@@ -114,4 +121,8 @@ class ResponsesStreamState(StreamState):
             output=estimate_tokens(self.text) if self.text else 0,
             estimated=True,
         )
-        return Outcome(usage, get(self.final, "model"))
+        return Outcome(
+            usage,
+            get(self.final, "model"),
+            response_id=response_id if isinstance(response_id, str) else None,
+        )
