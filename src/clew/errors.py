@@ -15,8 +15,14 @@ import logging
 import sys
 
 __all__ = [
+    "AuthenticationError",
     "ClewError",
+    "CompletionError",
+    "CompletionTimeoutError",
     "ConfigurationError",
+    "InvalidRequestError",
+    "ProviderError",
+    "RateLimitError",
     "ExportError",
     "InternalError",
     "PermanentExportError",
@@ -69,6 +75,101 @@ class RetryableExportError(ExportError):
 class PermanentExportError(ExportError):
     """A failure that retrying cannot fix (a 4xx other than 408/429, a payload the backend
     rejects). The message carries the backend's own explanation, safe to log."""
+
+
+class CompletionError(ClewError):
+    """A completion (:func:`clew.completion`) failed; what the gateway needs for the error body
+    ``{"error": {"code", "message", "param", "type"}}``.
+
+    Attributes:
+        status_code: the HTTP status that stands for it (400, 401, 429, 5xx).
+        code: a short machine-readable code (``invalid_request``, ``missing_variable`` ...).
+        message: what went wrong and what to do (never a key).
+        param: the request field at fault, if one is.
+        type: the error type of the OpenAI-style body.
+        provider: the provider that answered, if one did.
+        provider_error: the provider's own error text, if it sent one.
+        retry_after: seconds the provider asked to wait (429), if it said.
+    """
+
+    status_code = 500
+    code = "internal_error"
+    type = "server_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status_code: int | None = None,
+        provider: str | None = None,
+        provider_error: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.provider = provider
+        self.provider_error = provider_error
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, object]:
+        """The OpenAI-style error body."""
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "param": self.param,
+                "type": self.type,
+            }
+        }
+
+
+class InvalidRequestError(CompletionError, ValueError):
+    """The request cannot be sent: unknown provider or deployment, a missing template
+    variable, a parameter the provider cannot honour, a bad field (400). Nothing was sent."""
+
+    status_code = 400
+    code = "invalid_request"
+    type = "invalid_request_error"
+
+
+class AuthenticationError(CompletionError):
+    """No key, or the provider refused it (401)."""
+
+    status_code = 401
+    code = "authentication_error"
+    type = "authentication_error"
+
+
+class RateLimitError(CompletionError):
+    """The provider kept answering 429 until the retries or the deadline ran out."""
+
+    status_code = 429
+    code = "rate_limit_exceeded"
+    type = "rate_limit_error"
+
+
+class ProviderError(CompletionError):
+    """The provider failed (5xx, a broken connection, an error inside a stream): 502, or
+    the provider's own status for a 4xx it refused the request with."""
+
+    status_code = 502
+    code = "provider_error"
+    type = "api_error"
+
+
+class CompletionTimeoutError(CompletionError, TimeoutError):
+    """The overall deadline (``CLEW_COMPLETION_TIMEOUT``) passed before any model answered."""
+
+    status_code = 504
+    code = "timeout"
+    type = "timeout_error"
 
 
 class AmbiguousIdError(LookupError):

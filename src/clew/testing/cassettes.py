@@ -168,8 +168,9 @@ def load_cassette(path: str | os.PathLike[str]) -> list[Interaction]:
 
     Both vcrpy layouts are understood: the current one (``response.body.string``,
     ``response.status.code``) and the older httpx one (``response.content``,
-    ``response.status_code``). Bodies may be plain text, pretty-printed JSON, or gzip bytes
-    stored as a base64 ``!!binary`` scalar; they come back decoded.
+    ``response.status_code``). Bodies may be plain text, pretty-printed JSON, gzip bytes
+    stored as a base64 ``!!binary`` scalar, or a ``parsed_body`` mapping (pydantic-ai's
+    recorder); they come back decoded. Binary bodies (Bedrock's event streams) stay bytes.
 
     Args:
         path: The cassette file.
@@ -192,12 +193,37 @@ def load_cassette(path: str | os.PathLike[str]) -> list[Interaction]:
         raise ImportError(
             "Reading cassettes needs PyYAML: install it with `pip install pyyaml`."
         ) from exc
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster
     with open(path, "rb") as stream:
-        document = yaml.load(stream, Loader=loader)  # a safe loader either way
+        document = yaml.load(stream, Loader=_loader(yaml))  # a safe loader either way
+    if isinstance(document, Mapping) and "request" in document and "response" in document:
+        document = {"interactions": [document]}  # dd-trace-py's one-interaction JSON files
     if not isinstance(document, Mapping) or not isinstance(document.get("interactions"), list):
         raise ValueError(f"{os.fspath(path)} is not a vcrpy cassette: no `interactions` list")
     return [_interaction(entry, path) for entry in document["interactions"]]
+
+
+_LOADERS: list[Any] = []
+
+
+def _loader(yaml: Any) -> Any:
+    """A safe YAML loader that also reads the one Python tag some recorders leave behind:
+    multidict's case-insensitive header name (``!!python/object/apply:multidict...istr``),
+    as the plain string it holds."""
+    if not _LOADERS:
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster
+
+        class Loader(base):  # type: ignore[misc,valid-type]  # yaml's loaders are untyped
+            pass
+
+        def istr(loader: Any, node: Any) -> str:
+            values = loader.construct_sequence(node)
+            return str(values[0]) if values else ""
+
+        Loader.add_constructor(
+            "tag:yaml.org,2002:python/object/apply:multidict._multidict.istr", istr
+        )
+        _LOADERS.append(Loader)
+    return _LOADERS[0]
 
 
 def _interaction(entry: Any, path: str | os.PathLike[str]) -> Interaction:
@@ -210,10 +236,12 @@ def _interaction(entry: Any, path: str | os.PathLike[str]) -> Interaction:
     kept = tuple((key, value) for key, value in headers if key not in _TRANSFER_HEADERS)
     status = response.get("status")
     code = status.get("code") if isinstance(status, Mapping) else response.get("status_code")
+    if code is None and isinstance(status, int):
+        code = status
     request_body = _decode(_raw_body(request), None).decode("utf-8", errors="replace")
     return Interaction(
         method=str(request.get("method", "GET")).upper(),
-        uri=str(request.get("uri", "")),
+        uri=str(request.get("uri", request.get("url", ""))),
         request_body=request_body,
         status=int(code if code is not None else 200),
         response_headers=kept,
@@ -222,6 +250,8 @@ def _interaction(entry: Any, path: str | os.PathLike[str]) -> Interaction:
 
 
 def _raw_body(message: Mapping[str, Any]) -> str | bytes | None:
+    if "parsed_body" in message:  # pydantic-ai's recorder: the JSON body as a YAML mapping
+        return json.dumps(message["parsed_body"])
     body = message.get("body", message.get("content"))
     if isinstance(body, Mapping):
         body = body.get("string")
@@ -236,7 +266,8 @@ def _headers(raw: Any) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for name, values in raw.items():
         for value in values if isinstance(values, list) else [values]:
-            pairs.append((str(name).lower(), str(value)))
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            pairs.append((str(name).lower(), text))
     return pairs
 
 

@@ -119,6 +119,16 @@ def request_delay(latency: float, headers: Mapping[str, str]) -> float:
 # -- error responses ----------------------------------------------------------------------
 
 # status: (OpenAI type, OpenAI code, Anthropic type, message)
+_GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 _ERRORS: dict[int, tuple[str, str | None, str, str]] = {
     400: ("invalid_request_error", None, "invalid_request_error", "Invalid request."),
     401: ("invalid_request_error", "invalid_api_key", "authentication_error", "Invalid API key."),
@@ -164,7 +174,8 @@ def error_reply(
     """A provider-style error response.
 
     Args:
-        provider: ``"openai"`` or ``"anthropic"``: which error shape to send.
+        provider: ``"openai"``, ``"anthropic"``, ``"cohere"``, ``"gemini"`` or ``"bedrock"``:
+            which error shape to send.
         status: The HTTP status.
         number: The request's number, for the request id.
         message: The error message (by default, the provider's usual one for ``status``).
@@ -175,7 +186,11 @@ def error_reply(
     default = _ERRORS[500] if status >= 500 else _ERRORS[400]
     openai_type, code, anthropic_type, text = _ERRORS.get(status, default)
     text = message or text
-    if body is None and provider == "anthropic":
+    if body is None and provider in ("cohere", "bedrock"):
+        body = {"message": text}  # Cohere's and Bedrock's error body
+    elif body is None and provider == "gemini":
+        body = {"error": {"code": status, "message": text, "status": _GOOGLE_STATUS.get(status)}}
+    elif body is None and provider == "anthropic":
         body = {
             "type": "error",
             "error": {"type": anthropic_type, "message": text},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -56,12 +56,15 @@ class Call:
         number: The request's number on its server, for deterministic ids.
         reply_words: Words (= output tokens) in a generated text reply.
         cache: The server's simulated prompt cache (digests of cached prefixes).
+        params: The named groups of a parameterised route's path (Gemini's and Bedrock's
+            model, Bedrock's action ...).
     """
 
     body: Mapping[str, Any]
     number: int
     reply_words: int
     cache: set[str]
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 Route = Callable[[Call], Reply]

@@ -33,6 +33,7 @@ from clew.testing.llm_server.faults import (
     error_reply,
     request_delay,
 )
+from clew.testing.llm_server.gateway_routes import PATTERN_ROUTES
 from clew.testing.llm_server.openai_responses import RESPONSES_ROUTES
 from clew.testing.llm_server.openai_routes import OPENAI_ROUTES
 from clew.testing.llm_server.replies import Call, Reply, Route
@@ -247,6 +248,13 @@ class FakeLLMServer:
         number = next(self._counter)
         route = canonical_route(path)
         provider = "anthropic" if route.startswith(("/v1/messages", "/v1/complete")) else "openai"
+        builder: Route | None = None
+        params: dict[str, str] = {}
+        for route_method, pattern, route_provider, route_builder in PATTERN_ROUTES:
+            match = pattern.fullmatch(path) if method == route_method else None
+            if match is not None:
+                provider, builder, params = route_provider, route_builder, match.groupdict()
+                break
         fault = self._faults.take_status(route, headers)
         if fault is not None:
             return error_reply(
@@ -254,7 +262,8 @@ class FakeLLMServer:
             )
         if self._replayer is not None:
             return _replay(self._replayer, method, path, body, provider, number)
-        builder = _ROUTES.get((method, route))
+        if builder is None:
+            builder = _ROUTES.get((method, route))
         if builder is None:
             return error_reply(provider, 404, number, message=f"Unknown route: {method} {path}")
         if not isinstance(body, Mapping):
@@ -262,7 +271,7 @@ class FakeLLMServer:
                 provider, 400, number, message="The request body must be a JSON object."
             )
         words = int(headers.get(FAKE_REPLY_WORDS_HEADER, self.reply_words))
-        return builder(Call(body, number, max(1, words), self._cache))
+        return builder(Call(body, number, max(1, words), self._cache, params))
 
     def _take_break(self, headers: Mapping[str, str]) -> tuple[int, BreakMode] | None:
         return self._faults.take_break(headers)

@@ -1,0 +1,384 @@
+"""How the completion gateway speaks to a provider's HTTP API: one :class:`Wire` per API.
+
+A wire turns a provider-neutral :class:`Prompt` into the provider's HTTP request
+(:meth:`Wire.build`), and reads what comes back with the provider's :class:`Route`: the same
+response parser and stream state the SDK instrumentation uses, so tokens and cost are computed
+by one code path whether a call went through an SDK or through the gateway. JSON from the wire
+is decoded into :class:`Obj` (a dict whose keys also read as attributes), which the parsers
+read like the SDKs' objects.
+
+A parameter a provider cannot honour is an :class:`~clew.errors.InvalidRequestError` naming
+it, raised before anything is sent; it is never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from clew.errors import InvalidRequestError
+from clew.providers.engine import Route
+
+__all__ = [
+    "HttpRequest",
+    "Obj",
+    "Prompt",
+    "SseDecoder",
+    "Target",
+    "Wire",
+    "loads",
+    "model_params",
+]
+
+
+class Obj(dict[str, Any]):
+    """A JSON object whose keys also read as attributes (a missing key reads as None).
+
+    Example:
+        >>> Obj(a=1).a, Obj().missing
+        (1, None)
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.get(name)
+
+
+def loads(data: str | bytes) -> Any:
+    """Decode JSON with objects as :class:`Obj`."""
+    return json.loads(data, object_hook=Obj)
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A completion request, provider-neutral, after templating.
+
+    Attributes:
+        model: the provider's model name.
+        messages: the messages in the seed's ``MessageSchema`` shape (``role``, ``content``:
+            a string, a list of OpenAI-style content parts, or None), with any OpenAI-style
+            extras a message carries (``name``, ``tool_calls``, ``tool_call_id``).
+        params: the model parameters the caller gave (``temp``, ``top_p``,
+            ``frequency_penalty``, ``presence_penalty``, ``max_length``, ``response_format``,
+            ``safe_prompt``); absent ones are left to the provider's defaults.
+        functions: function schemas in the OpenAI format (``name``, ``description``,
+            ``parameters``).
+        function_call: ``"auto"``, ``"none"``, ``"required"``, or ``{"name": ...}``.
+    """
+
+    model: str
+    messages: tuple[Mapping[str, Any], ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    functions: tuple[Mapping[str, Any], ...] = ()
+    function_call: str | Mapping[str, Any] | None = None
+
+    def system_and_turns(self) -> tuple[list[str], list[Mapping[str, Any]]]:
+        """The system messages' texts, and the other messages (for APIs that take the system
+        prompt apart)."""
+        system: list[str] = []
+        turns: list[Mapping[str, Any]] = []
+        for message in self.messages:
+            if message.get("role") == "system":
+                system.append(text_of(message.get("content")))
+            else:
+                turns.append(message)
+        return system, turns
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content (a string, or the text parts of a part list)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    pieces = []
+    for part in content:
+        if isinstance(part, str):
+            pieces.append(part)
+        elif isinstance(part, Mapping) and part.get("type") in ("text", None):
+            pieces.append(str(part.get("text", "")))
+    return "".join(pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a provider is and how to authenticate.
+
+    Attributes:
+        provider: clew's provider name.
+        base_url: the API's base URL (``CLEW_<PROVIDER>_BASE_URL`` or the provider's own).
+        api_key: the key to send (never logged, traced, cached or shown in a repr).
+        options: provider settings: ``api_version`` (Azure), ``project`` and ``location``
+            (Vertex AI), ``region`` (Bedrock).
+    """
+
+    provider: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One HTTP request to a provider.
+
+    Attributes:
+        url: the full URL (query included).
+        headers: the headers, credentials included (never logged).
+        body: the JSON body: what the span records as the request and the cache keys on.
+        content: the exact bytes to send (the compact JSON of ``body``).
+    """
+
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    body: Mapping[str, Any]
+    content: bytes = b""
+
+    @classmethod
+    def json(cls, url: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> HttpRequest:
+        """A POST of ``body`` as compact JSON."""
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return cls(url, {"content-type": "application/json", **headers}, body, content)
+
+
+class Decoder:
+    """Turns a response body's bytes, as they arrive, into events (parsed JSON values)."""
+
+    def feed(self, data: bytes) -> list[Any]:
+        """The events completed by ``data``."""
+        raise NotImplementedError
+
+    def close(self) -> list[Any]:
+        """The events left at the end of the body."""
+        return []
+
+
+class SseDecoder(Decoder):
+    """Server-sent events: each event's ``data:`` lines, JSON-decoded; ``[DONE]`` is dropped.
+
+    The event name, when there is one and the JSON lacks ``type``, is put under ``type``
+    (Anthropic sends both; an ``error`` event may only have its name).
+    """
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[Any]:
+        self._buffer += data
+        events: list[Any] = []
+        while True:
+            end, size = _event_end(self._buffer)
+            if end < 0:
+                return events
+            block, self._buffer = self._buffer[:end], self._buffer[end + size :]
+            event = _sse_event(block)
+            if event is not None:
+                events.append(event)
+
+    def close(self) -> list[Any]:
+        block, self._buffer = self._buffer, b""
+        event = _sse_event(block) if block.strip() else None
+        return [] if event is None else [event]
+
+
+def _event_end(buffer: bytes) -> tuple[int, int]:
+    ends = [(buffer.find(sep), len(sep)) for sep in (b"\r\n\r\n", b"\n\n", b"\r\r")]
+    found = [e for e in ends if e[0] >= 0]
+    return min(found) if found else (-1, 0)
+
+
+def _sse_event(block: bytes) -> Any:
+    name = None
+    data: list[bytes] = []
+    for line in block.splitlines():
+        if line.startswith(b"data:"):
+            data.append(line[5:].lstrip(b" "))
+        elif line.startswith(b"event:"):
+            name = line[6:].strip().decode()
+    if not data:
+        return None
+    payload = b"\n".join(data)
+    if payload.strip() == b"[DONE]":
+        return None
+    try:
+        event = loads(payload)
+    except ValueError:
+        return Obj(type="error", error=Obj(message=payload.decode(errors="replace")))
+    if name and isinstance(event, Obj) and event.get("type") is None:
+        event["type"] = name
+    return event
+
+
+class Wire:
+    """One provider HTTP API, as the gateway speaks it. A provider module makes one instance.
+
+    Attributes:
+        name: the API (``openai-chat``, ``anthropic-messages`` ...).
+        route: the shared reader of its responses and streams (and of the request's span
+            attributes).
+        operation: ``gen_ai.operation.name`` of its calls.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+
+    @property
+    def operation(self) -> str:
+        """The GenAI operation of this API's calls."""
+        return self.route.operation
+
+    def default_base_url(self, target: Target) -> str | None:
+        """The provider's own base URL, when the caller configured none."""
+        return None
+
+    def build(self, prompt: Prompt, target: Target, stream: bool) -> HttpRequest:
+        """The HTTP request for ``prompt``.
+
+        Raises:
+            InvalidRequestError: the provider cannot honour a parameter or message.
+        """
+        raise NotImplementedError
+
+    def prepare(self, request: HttpRequest, target: Target) -> HttpRequest:
+        """The request as sent, signed where the API wants it (Bedrock's SigV4); called at
+        each attempt, after :meth:`build`."""
+        return request
+
+    def decoder(self) -> Decoder:
+        """A decoder of this API's stream body."""
+        return SseDecoder()
+
+    def delta(self, event: Any) -> str | None:
+        """The text a stream event adds to the answer, if any."""
+        return None
+
+    def stream_error(self, event: Any) -> str | None:
+        """The message of an error sent inside a stream (after a 200), if ``event`` is one."""
+        return None
+
+    def error_message(self, status: int, body: Any) -> str:
+        """The provider's own error text from an error response's body (JSON or text)."""
+        return _error_text(body) or f"HTTP {status}"
+
+
+def _error_text(body: Any) -> str:
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        if isinstance(error, Mapping):
+            message = error.get("message")
+            if message:
+                return str(message)
+        elif isinstance(error, str) and error:
+            return error
+        for key in ("message", "detail", "Message"):
+            if body.get(key):
+                return str(body[key])
+        return json.dumps(body)[:2000]
+    if isinstance(body, bytes):
+        body = body.decode(errors="replace")
+    return str(body or "")[:2000]
+
+
+# -- model parameters ----------------------------------------------------------------------
+_NEUTRAL = {"temp": None, "top_p": None, "frequency_penalty": 0, "presence_penalty": 0}
+
+
+def model_params(prompt: Prompt, provider: str, names: Mapping[str, str | None]) -> dict[str, Any]:
+    """The provider's parameters for the caller's ``model_params``.
+
+    Args:
+        prompt: the request.
+        provider: the provider's name, for errors.
+        names: each seed parameter the provider takes → its name in the provider's body
+            (``{"temp": "temperature", "max_length": "max_tokens"}``); a parameter mapped to
+            None, or missing, is not supported.
+
+    Raises:
+        InvalidRequestError: a parameter the provider does not support was given a value
+            that asks for something (``frequency_penalty=0`` asks for nothing and is fine).
+    """
+    body: dict[str, Any] = {}
+    for key, value in prompt.params.items():
+        if value is None or key == "model":
+            continue
+        target = names.get(key)
+        if target is None:
+            if key in _NEUTRAL and value == _NEUTRAL[key]:
+                continue
+            if key == "safe_prompt" and value is False:
+                continue
+            if (
+                key == "response_format"
+                and isinstance(value, Mapping)
+                and value.get("type") in (None, "text")
+            ):
+                continue
+            raise InvalidRequestError(
+                f"{provider} does not support model_params.{key}"
+                + (" (only mistral does)" if key == "safe_prompt" else "")
+                + "; remove it or choose another provider",
+                param=f"llm_configuration.model_params.{key}",
+            )
+        body[target] = value
+    return body
+
+
+def openai_tools(prompt: Prompt) -> dict[str, Any]:
+    """``tools`` and ``tool_choice`` for the caller's ``functions`` / ``function_call``."""
+    body: dict[str, Any] = {}
+    if prompt.functions:
+        body["tools"] = [{"type": "function", "function": dict(f)} for f in prompt.functions]
+    choice = prompt.function_call
+    if isinstance(choice, str) and choice:
+        body["tool_choice"] = choice
+    elif isinstance(choice, Mapping) and choice.get("name"):
+        body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+    return body
+
+
+def forced_function(prompt: Prompt) -> str | None:
+    """The function name ``function_call`` forces, if any."""
+    choice = prompt.function_call
+    if isinstance(choice, Mapping):
+        name = choice.get("name")
+        return str(name) if name else None
+    return None
+
+
+def tool_calls_of(message: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """``(id, name, arguments)`` of each OpenAI-style tool call on an assistant message;
+    arguments decoded from JSON where they are JSON text."""
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                arguments = {"_raw": arguments}
+        yield str(call.get("id") or ""), str(function.get("name") or ""), arguments
+    legacy = message.get("function_call")
+    if isinstance(legacy, Mapping):
+        arguments = legacy.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                arguments = {"_raw": arguments}
+        yield "", str(legacy.get("name") or ""), arguments
+
+
+def require(value: Any, what: str, param: str) -> Any:
+    """``value``, or an :class:`InvalidRequestError` saying ``what`` is missing."""
+    if value is None or value == "":
+        raise InvalidRequestError(what, param=param)
+    return value

@@ -1,0 +1,11 @@
+"""The fake gemini API (to be written)."""
+
+from __future__ import annotations
+
+import re
+
+from clew.testing.llm_server.replies import Route
+
+__all__ = ["GEMINI_ROUTES"]
+
+GEMINI_ROUTES: tuple[tuple[str, re.Pattern[str], str, Route], ...] = ()
