@@ -72,6 +72,7 @@ ALLOWED = {
     "exporters": VOCABULARY | {"render", "store"},
     "providers": VOCABULARY | {"tracer"},
     "setup": VOCABULARY | {"config", "exporters", "tracer"},
+    "gateway": VOCABULARY | {"config", "providers", "setup", "store", "tracer"},
 }
 
 

@@ -1,0 +1,1 @@
+"""The completion gateway: one request shape for every provider (see :func:`clew.completion`)."""
