@@ -31,6 +31,19 @@ CLEW_SCORES: Final = "clew.scores"
 CLEW_USAGE_ESTIMATED: Final = "clew.usage.estimated"
 CLEW_COST_ERROR: Final = "clew.cost.error"
 CLEW_TIME_TO_FIRST_TOKEN: Final = "clew.time_to_first_token"  # seconds
+# The completion gateway (clew.completion)
+CLEW_PROJECT_NAME: Final = "clew.project_name"  # a per-call project (wins over the resource's)
+CLEW_PROJECT_UUID: Final = "clew.project_uuid"
+CLEW_EXPERIMENT_UUID: Final = "clew.experiment_uuid"
+CLEW_EVAL_METRIC_IDS: Final = "clew.eval_metric_ids"  # sequence of int
+CLEW_DEPLOYMENT_VERSION: Final = "clew.deployment_version"
+CLEW_CACHE_HIT: Final = "clew.cache_hit"
+CLEW_COST_SAVED: Final = "clew.cost_saved"  # USD a cache hit saved
+CLEW_ATTEMPTS: Final = "clew.attempts"  # upstream requests made (0 for a cache hit)
+CLEW_ATTEMPT: Final = "clew.attempt"  # on an attempt span: its number, from 1
+CLEW_FALLBACK_INDEX: Final = "clew.fallback_index"  # which model served: 0 = the requested one
+URL_FULL: Final = "url.full"  # an attempt's URL (never with a key in it)
+HTTP_REQUEST_METHOD: Final = "http.request.method"
 
 # --- OpenTelemetry GenAI semantic conventions -------------------------------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"

@@ -14,12 +14,28 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from clew.environment import VARIABLES, Variable
 from clew.errors import ConfigurationError
 
-__all__ = ["Config", "ExportConfig", "HttpConfig", "OtlpConfig", "load_config"]
+__all__ = [
+    "Config",
+    "ExportConfig",
+    "GatewayConfig",
+    "HttpConfig",
+    "OtlpConfig",
+    "ProviderConfig",
+    "load_config",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +91,52 @@ class OtlpConfig(BaseModel):
     insecure: bool | None = None
 
 
+class ProviderConfig(BaseModel):
+    """Where one provider of the completion gateway is and how to authenticate
+    (``CLEW_<PROVIDER>_BASE_URL``, ``CLEW_<PROVIDER>_API_KEY``, the provider's usual variables).
+
+    The key is a :class:`~pydantic.SecretStr`: it never shows in a repr, a log or an error.
+    """
+
+    model_config = _FROZEN
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_version: str | None = None  # azure
+    project: str | None = None  # vertexai (Vertex AI rather than the Gemini API)
+    location: str | None = None  # vertexai
+    region: str | None = None  # aws_bedrock
+
+
+class GatewayConfig(BaseModel):
+    """How :func:`clew.completion` calls providers and caches their answers."""
+
+    model_config = _FROZEN
+
+    timeout: float = Field(default=120.0, gt=0)  # CLEW_COMPLETION_TIMEOUT: the whole call
+    max_retries: int = Field(default=2, ge=0, le=10)  # per model, on 408/429/5xx/connection
+    cache_url: str | None = None  # CLEW_CACHE_URL: redis://… or a SQLite path
+    cache_ttl: float | None = Field(default=7 * 24 * 3600.0, gt=0)  # CLEW_CACHE_TTL, seconds
+    cache_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)  # CLEW_CACHE_MAX_BYTES
+
+
+GATEWAY_PROVIDER_NAMES = (
+    "openai",
+    "azure",
+    "anthropic",
+    "anyscale",
+    "vertexai",
+    "aws_bedrock",
+    "openrouter",
+    "mistral",
+    "litellm",
+    "groq",
+    "fireworks",
+    "cohere",
+)
+"""The seed's ``ProviderName`` values, which ``providers`` settings are keyed by."""
+
+
 class Config(BaseModel):
     """The settings in force. Built by :func:`load_config`; immutable once built."""
 
@@ -92,6 +154,18 @@ class Config(BaseModel):
     export: ExportConfig = Field(default_factory=ExportConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, value: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        for name in value:
+            if name not in GATEWAY_PROVIDER_NAMES:
+                raise ValueError(
+                    f"unknown provider {name!r}; choose from {', '.join(GATEWAY_PROVIDER_NAMES)}"
+                )
+        return value
 
     @field_validator("exporters")
     @classmethod
@@ -134,6 +208,18 @@ def _put(into: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for key in path[:-1]:
         into = into.setdefault(key, {})
     into[path[-1]] = value  # a later variable replaces the value, dicts included
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, BaseModel):
+            value = value.model_dump(exclude_unset=True)
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _first_error(exc: Exception) -> str:
@@ -200,6 +286,9 @@ def load_config(
         raise ConfigurationError("sample_rate and max_value_bytes take numbers, not booleans")
     context = {"exporters": exporters} if exporters is not None else {}
     settings = _environment(os.environ if env is None else env, context)
+    for key in ("providers", "gateway"):  # merged field by field over the environment's
+        if isinstance(given.get(key), Mapping):
+            given[key] = _merge(settings.get(key, {}), given[key])
     settings.update(given)
     try:
         return Config.model_validate(settings, context=context)

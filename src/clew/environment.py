@@ -132,6 +132,47 @@ def _otlp(suffix: str, field: str, parse: Callable[[str], Any]) -> list[Variable
     ]
 
 
+# The providers of the completion gateway: each one's usual key variables (read first), then
+# clew's own CLEW_<PROVIDER>_API_KEY and CLEW_<PROVIDER>_BASE_URL, which win.
+_PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "azure": ("AZURE_OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "anyscale": ("ANYSCALE_API_KEY",),
+    "vertexai": ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+    "aws_bedrock": ("AWS_BEARER_TOKEN_BEDROCK",),
+    "openrouter": ("OPENROUTER_API_KEY",),
+    "mistral": ("MISTRAL_API_KEY",),
+    "litellm": ("LITELLM_API_KEY",),
+    "groq": ("GROQ_API_KEY",),
+    "fireworks": ("FIREWORKS_API_KEY",),
+    "cohere": ("COHERE_API_KEY", "CO_API_KEY"),
+}
+_PROVIDER_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("AZURE_OPENAI_ENDPOINT", "providers.azure.base_url"),
+    ("OPENAI_API_VERSION", "providers.azure.api_version"),
+    ("CLEW_AZURE_API_VERSION", "providers.azure.api_version"),
+    ("GOOGLE_CLOUD_PROJECT", "providers.vertexai.project"),
+    ("CLEW_VERTEXAI_PROJECT", "providers.vertexai.project"),
+    ("GOOGLE_CLOUD_LOCATION", "providers.vertexai.location"),
+    ("CLEW_VERTEXAI_LOCATION", "providers.vertexai.location"),
+    ("AWS_DEFAULT_REGION", "providers.aws_bedrock.region"),
+    ("AWS_REGION", "providers.aws_bedrock.region"),
+    ("CLEW_AWS_BEDROCK_REGION", "providers.aws_bedrock.region"),
+)
+
+
+def _provider_variables() -> list[Variable]:
+    found: list[Variable] = []
+    for provider, keys in _PROVIDER_KEYS.items():
+        field = f"providers.{provider}"
+        for name in (*keys, f"CLEW_{provider.upper()}_API_KEY"):
+            found.append(Variable(name, f"{field}.api_key", str.strip, secret=True))
+        found.append(Variable(f"CLEW_{provider.upper()}_BASE_URL", f"{field}.base_url", str.strip))
+    found.extend(Variable(name, field, str.strip) for name, field in _PROVIDER_SETTINGS)
+    return found
+
+
 VARIABLES: tuple[Variable, ...] = (
     Variable("CLEW_PROJECT", "project", str.strip),
     Variable("CLEW_EXPORTER", "exporters", _exporter_names),
@@ -163,5 +204,11 @@ VARIABLES: tuple[Variable, ...] = (
     *_otlp("CLIENT_CERTIFICATE", "client_certificate_file", str.strip),
     *_otlp("CLIENT_KEY", "client_key_file", str.strip),
     *_otlp("INSECURE", "insecure", parse_bool),
+    *_provider_variables(),
+    Variable("CLEW_COMPLETION_TIMEOUT", "gateway.timeout", float),
+    Variable("CLEW_COMPLETION_MAX_RETRIES", "gateway.max_retries", int),
+    Variable("CLEW_CACHE_URL", "gateway.cache_url", str.strip, secret=True),
+    Variable("CLEW_CACHE_TTL", "gateway.cache_ttl", float),
+    Variable("CLEW_CACHE_MAX_BYTES", "gateway.cache_max_bytes", int),
 )
 """Every variable clew reads, in the order they are applied (later ones win)."""

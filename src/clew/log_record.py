@@ -231,7 +231,9 @@ def span_to_record(span: ReadableSpan, project_name: str | None = None) -> dict[
     is_error = span.status.status_code is StatusCode.ERROR
     record["status"] = "error" if is_error else "success"
     record["error"] = span.status.description if is_error else None
-    if project_name is None:
+    if a.CLEW_PROJECT_NAME in attrs:  # a per-call project (a completion's project_name)
+        project_name = str(attrs[a.CLEW_PROJECT_NAME])
+    elif project_name is None:
         project_name = str(span.resource.attributes.get("service.name", "default"))
     record["project_name"] = project_name
     apply_attributes(record, attrs)

@@ -34,7 +34,7 @@ from opentelemetry.trace import SpanKind
 
 from clew import attributes as a
 from clew.errors import internal_error
-from clew.providers.pricing import cost_of
+from clew.providers.pricing import Cost, cost_of
 from clew.providers.registry import Endpoint
 from clew.providers.usage import Usage
 from clew.tracer.entry import open_span
@@ -285,9 +285,9 @@ class Call:
 
 def record_outcome(
     live: LiveSpan, outcome: Outcome, request_model: str | None, provider: str
-) -> None:
+) -> Cost:
     """Record what a response said on its LLM span: id, finish reasons, output messages (unless
-    outputs are omitted), model, tokens and cost."""
+    outputs are omitted), model, tokens and cost. Returns the cost."""
     if outcome.response_id:
         live.set_attribute(a.GEN_AI_RESPONSE_ID, outcome.response_id)
     if outcome.finish_reasons:
@@ -303,10 +303,12 @@ def record_outcome(
     usage = outcome.usage
     if usage is None:
         live.set_attribute(a.CLEW_COST_ERROR, "no usage reported")
-        return
+        return Cost(None, error="no usage reported")
+    cost = cost_of(usage, model, provider, outcome.reported_cost)
     attrs = usage.attributes()
-    attrs.update(cost_of(usage, model, provider, outcome.reported_cost).attributes())
+    attrs.update(cost.attributes())
     live.update_attributes(attrs)
+    return cost
 
 
 def begin(

@@ -110,7 +110,7 @@ def rows_of_spans(spans: Iterable[ReadableSpan], project_name: str | None = None
                 span.end_time,
                 "error" if failed else "success",
                 status.description if failed else None,
-                project,
+                _text(attrs.get(a.CLEW_PROJECT_NAME)) or project,
                 _json(attrs),
                 None,
                 _number(attrs.get(a.CLEW_DEPTH, 0)),
