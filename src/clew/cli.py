@@ -165,6 +165,146 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- clew deployments ------------------------------------------------------------------------
+
+
+def _add_deployments(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "deployments",
+        help="add, list and show deployed prompts",
+        description="Deployed prompts: named, versioned prompts in the local store that"
+        " clew.completion(deployment_id=...) calls. Adding an id that exists stores a new"
+        " version; a completion uses the latest.",
+    )
+    parser.set_defaults(handler=lambda _: _deployments_usage(parser))
+    actions = parser.add_subparsers(title="commands", metavar="COMMAND")
+    add = actions.add_parser(
+        "add",
+        parents=[_store_options()],
+        help="add a deployment (a new version if its id exists)",
+        description="Add the deployment in FILE (YAML, or JSON if the name ends in .json):"
+        " id, provider, model, model_params, messages (with {{variable}} placeholders),"
+        " functions, function_call, fallbacks.",
+    )
+    add.add_argument("file", metavar="FILE")
+    add.set_defaults(handler=_deployments_add)
+    listing = actions.add_parser(
+        "list",
+        parents=[_store_options()],
+        help="list the deployments",
+        description="List the deployments with their latest version.",
+    )
+    listing.set_defaults(handler=_deployments_list)
+    show = actions.add_parser(
+        "show",
+        parents=[_store_options()],
+        help="show a deployment",
+        description="Show a deployment (its latest version, or --version N) as YAML that"
+        " `clew deployments add` takes back, with the variables its messages use.",
+    )
+    show.add_argument("id", metavar="ID")
+    show.add_argument("--version", type=_positive_int, metavar="N", help="default: the latest")
+    show.set_defaults(handler=_deployments_show)
+
+
+def _deployments_usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_usage(sys.stderr)
+    print("clew: error: choose add, list or show", file=sys.stderr)
+    return 2
+
+
+def _deployment_json(
+    fields: dict[str, object], names: set[str], **extra: object
+) -> dict[str, object]:
+    """A deployment as ``show --json`` prints it: its fields and the variables it uses."""
+    return {**fields, "variables": sorted(names), **extra}
+
+
+def _deployments_add(args: argparse.Namespace) -> int:
+    from clew.gateway import deployments
+    from clew.gateway.templates import variables
+
+    added = deployments.add(deployments.load_file(args.file), store=store_path(args.store))
+    if args.json:
+        fields = added.model_dump(mode="json", exclude_unset=True)
+        shown = _deployment_json(fields, variables(added.messages))
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
+    else:
+        print(f"added {added.id} version {added.version}")
+    return 0
+
+
+def _deployments_list(args: argparse.Namespace) -> int:
+    from clew.gateway import deployments
+    from clew.gateway.templates import variables
+    from clew.store import deployments as stored
+
+    path = store_path(args.store)
+    found = deployments.list(store=path)
+    versions = {row.id: row.versions for row in stored.list(path)}
+    if args.json:
+        listed = [
+            _deployment_json(
+                d.model_dump(mode="json", exclude_unset=True),
+                variables(d.messages),
+                versions=versions.get(d.id, d.version),
+            )
+            for d in found
+        ]
+        print(json.dumps(listed, indent=2, ensure_ascii=False))
+        return 0
+    if not found:
+        print(f"No deployments in {path}. Add one with `clew deployments add FILE`.")
+        return 0
+    rows = [
+        [
+            d.id,
+            str(d.version),
+            str(versions.get(d.id, d.version)),
+            d.provider.value,
+            d.model,
+            _local_time(d.created_at),
+        ]
+        for d in found
+    ]
+    print(_table(("ID", "VERSION", "VERSIONS", "PROVIDER", "MODEL", "CREATED"), rows, {1, 2}))
+    return 0
+
+
+def _deployments_show(args: argparse.Namespace) -> int:
+    from clew.gateway import deployments
+    from clew.gateway.templates import variables
+
+    deployment = deployments.get(args.id, args.version, store=store_path(args.store))
+    fields = deployment.model_dump(mode="json", exclude_unset=True)
+    names = variables(deployment.messages)
+    if args.json:
+        print(json.dumps(_deployment_json(fields, names), indent=2, ensure_ascii=False))
+        return 0
+    print(f"# deployment {deployment.id} version {deployment.version}")
+    print(f"# variables: {', '.join(sorted(names)) if names else '(none)'}")
+    print(_yaml_text(fields), end="")
+    return 0
+
+
+def _yaml_text(data: dict[str, object]) -> str:
+    """YAML with multi-line text as ``|`` blocks (JSON when PyYAML is not installed)."""
+    try:
+        import yaml
+    except ImportError:
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
 # --- entry point ----------------------------------------------------------------------------
 
 # --- clew demo -------------------------------------------------------------------------------
@@ -189,7 +329,7 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(["--live"] if args.live else [])
 
 
-COMMANDS: list[CommandAdder] = [_add_traces, _add_show, _add_demo]
+COMMANDS: list[CommandAdder] = [_add_traces, _add_show, _add_demo, _add_deployments]
 """The sub-commands, in the order ``clew --help`` lists them."""
 
 
