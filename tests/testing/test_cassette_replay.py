@@ -186,8 +186,23 @@ _ERRORS = {
 
 
 def test_the_index_lists_every_cassette() -> None:
-    on_disk = {str(p.relative_to(CASSETTES)) for p in CASSETTES.rglob("*.yaml")}
+    # gateway/ holds the completion gateway's recordings, with an INDEX.tsv of their own
+    # (tests/gateway reads them).
+    on_disk = {
+        str(p.relative_to(CASSETTES))
+        for p in CASSETTES.rglob("*.yaml")
+        if p.relative_to(CASSETTES).parts[0] != "gateway"
+    }
     assert on_disk == {row["path"] for row in _rows()}
+    gateway = CASSETTES / "gateway"
+    with open(gateway / "INDEX.tsv", newline="", encoding="utf-8") as index:
+        listed = {row["path"] for row in csv.DictReader(index, delimiter="\t")}
+    recorded = {
+        str(p.relative_to(gateway))
+        for p in gateway.rglob("*")
+        if p.suffix in (".yaml", ".json") and p.parent.name != "licenses"
+    }
+    assert recorded == listed
 
 
 # The recordings name models the anthropic SDK now warns about as deprecated.
