@@ -23,6 +23,7 @@ from typing import Any, Self
 
 from clew.testing.cassettes import CassetteReplayer, Interaction, canonical_route, load_cassette
 from clew.testing.llm_server.anthropic_routes import ANTHROPIC_ROUTES
+from clew.testing.llm_server.cohere_routes import COHERE_STREAM_ERROR
 from clew.testing.llm_server.faults import (
     ANTHROPIC_STREAM_ERROR,
     FAKE_REPLY_WORDS_HEADER,
@@ -322,7 +323,9 @@ def _replay(
         return error_reply(provider, 404, number, message=message)
     headers = [(k, v) for k, v in interaction.response_headers if k not in _UNREPLAYED_HEADERS]
     if interaction.is_stream and interaction.status == 200:
-        error_event = ANTHROPIC_STREAM_ERROR if provider == "anthropic" else OPENAI_STREAM_ERROR
+        error_event = {"anthropic": ANTHROPIC_STREAM_ERROR, "cohere": COHERE_STREAM_ERROR}.get(
+            provider, OPENAI_STREAM_ERROR
+        )
         return Reply(200, headers, events=interaction.sse_events(), error_event=error_event)
     return Reply(interaction.status, headers, interaction.response_body)
 
