@@ -5,6 +5,19 @@ from __future__ import annotations
 import clew
 
 EXPECTED = {
+    "AuthenticationError",
+    "Completion",
+    "CompletionError",
+    "CompletionResponse",
+    "CompletionTimeoutError",
+    "InvalidRequestError",
+    "ProviderError",
+    "RateLimitError",
+    "acompletion",
+    "astream_completion",
+    "completion",
+    "deployments",
+    "stream_completion",
     "ClewError",
     "ConfigurationError",
     "Instrumentation",

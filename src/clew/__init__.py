@@ -12,13 +12,24 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from clew import setup as _setup
-from clew.errors import ClewError, ConfigurationError, StoreError
+from clew.errors import (
+    AuthenticationError,
+    ClewError,
+    CompletionError,
+    CompletionTimeoutError,
+    ConfigurationError,
+    InvalidRequestError,
+    ProviderError,
+    RateLimitError,
+    StoreError,
+)
 from clew.providers import (
     Instrumentation,
     instrument,
@@ -37,18 +48,35 @@ from clew.tracer.live import LiveSpan
 from clew.tracer.span_block import span
 from clew.tracer.threads import ThreadInstrumentation, instrument_threads, wrap
 
+if TYPE_CHECKING:
+    from clew.gateway import deployments
+    from clew.gateway.schemas import Completion, CompletionResponse
+    from clew.gateway.stream import AsyncCompletionStream, CompletionStream
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthenticationError",
     "ClewError",
+    "Completion",
+    "CompletionError",
+    "CompletionResponse",
+    "CompletionTimeoutError",
     "ConfigurationError",
     "Instrumentation",
+    "InvalidRequestError",
     "LiveSpan",
+    "ProviderError",
+    "RateLimitError",
     "StoreError",
     "ThreadInstrumentation",
     "__version__",
+    "acompletion",
+    "astream_completion",
+    "completion",
     "configure",
     "current_span",
+    "deployments",
     "flush",
     "get_current_trace_id",
     "get_root_trace_id",
@@ -59,6 +87,7 @@ __all__ = [
     "shutdown",
     "span",
     "stats",
+    "stream_completion",
     "trace",
     "trace_insert",
     "wrap",
@@ -75,6 +104,8 @@ def configure(
     store_path: str | Path | None = None,
     max_value_bytes: int | None = None,
     jsonl_path: str | Path | None = None,
+    providers: Mapping[str, Mapping[str, Any]] | None = None,
+    gateway: Mapping[str, Any] | None = None,
 ) -> None:
     """Set up clew. Optional: the first span configures the defaults (the local SQLite store).
 
@@ -94,6 +125,12 @@ def configure(
         store_path: the SQLite store file (default ``.clew/traces.db``).
         max_value_bytes: the largest captured value; longer ones are truncated with a marker.
         jsonl_path: the file the ``jsonl`` exporter appends to (default ``.clew/traces.jsonl``).
+        providers: per provider of :func:`clew.completion`, its ``base_url``, ``api_key``,
+            ``api_version`` (azure), ``project`` / ``location`` (vertexai), ``region``
+            (aws_bedrock); over ``CLEW_<PROVIDER>_BASE_URL`` / ``CLEW_<PROVIDER>_API_KEY``.
+        gateway: how completions run: ``timeout`` (seconds, the whole call), ``max_retries``
+            (per model), ``cache_url`` (``redis://…`` or a SQLite path), ``cache_ttl``
+            (seconds), ``cache_max_bytes``.
 
     Example:
         >>> import clew
@@ -110,6 +147,8 @@ def configure(
         "store_path": store_path,
         "max_value_bytes": max_value_bytes,
         "jsonl_path": jsonl_path,
+        "providers": providers,
+        "gateway": gateway,
     }
     _setup.configure(**arguments)
 
@@ -135,3 +174,52 @@ def stats() -> dict[str, dict[str, Any]]:
 def shutdown(timeout: float = 5.0) -> None:
     """Flush and stop the exporters, within ``timeout`` seconds. ``configure()`` starts again."""
     _setup.shutdown(timeout)
+
+
+# -- the completion API (imported on first use: it brings httpx2) ------------------------------
+def completion(request: Completion | Mapping[str, Any]) -> CompletionResponse:
+    """Complete a prompt with any of the twelve providers: deployed prompts, cache, fallbacks,
+    retries, exact tokens and cost, and a span. See :func:`clew.gateway.completion.completion`.
+
+    Example:
+        >>> import clew
+        >>> clew.completion({"llm_configuration": {"provider": "openai",  # doctest: +SKIP
+        ...     "model": "gpt-4o-mini", "messages": [{"content": "Say hi"}]}}).content
+    """
+    from clew.gateway.completion import completion as run
+
+    return run(request)
+
+
+async def acompletion(request: Completion | Mapping[str, Any]) -> CompletionResponse:
+    """:func:`completion`, for ``await``."""
+    from clew.gateway.completion import acompletion as run
+
+    return await run(request)
+
+
+def stream_completion(request: Completion | Mapping[str, Any]) -> CompletionStream:
+    """Stream a completion: iterate for text deltas; ``.response`` once exhausted. See
+    :func:`clew.gateway.stream.stream_completion`."""
+    from clew.gateway.stream import stream_completion as run
+
+    return run(request)
+
+
+async def astream_completion(request: Completion | Mapping[str, Any]) -> AsyncCompletionStream:
+    """:func:`stream_completion`, for ``async for`` (``await`` it first)."""
+    from clew.gateway.stream import astream_completion as run
+
+    return await run(request)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Completion", "CompletionResponse"):
+        from clew.gateway import schemas
+
+        return getattr(schemas, name)
+    if name == "deployments":
+        from clew.gateway import deployments
+
+        return deployments
+    raise AttributeError(f"module 'clew' has no attribute {name!r}")

@@ -10,8 +10,8 @@ pass silently); a message may carry OpenAI-style extras (``name``, ``tool_calls`
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from enum import Enum
+import time
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-class ProviderName(str, Enum):
+class ProviderName(StrEnum):
     """The seed's ``ProviderName``."""
 
     openai = "openai"
@@ -45,7 +45,7 @@ class ProviderName(str, Enum):
     cohere = "cohere"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """The seed's ``Role``."""
 
     user = "user"
@@ -177,7 +177,7 @@ class ToolCall(BaseModel):
 
 def timestamp(seconds: float) -> str:
     """Seed 002's timestamp text (``2023-07-24 18:05:17``), in UTC."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
 
 
 class CompletionResponse(BaseModel):

@@ -1,0 +1,61 @@
+"""Fixtures for the completion gateway: the fake LLM server configured as every provider."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import clew
+from clew.testing import SpanCapture, capture_spans
+from clew.testing.llm_server import FakeLLMServer
+
+OPENAI_FORMAT = (
+    "openai",
+    "azure",
+    "openrouter",
+    "groq",
+    "fireworks",
+    "anyscale",
+    "mistral",
+    "litellm",
+)
+
+
+def providers_at(server: FakeLLMServer) -> dict[str, dict[str, str]]:
+    """Every provider of the gateway pointed at ``server``, each with a test key."""
+    settings: dict[str, dict[str, str]] = {
+        name: {"base_url": server.openai_base_url, "api_key": f"key-{name}"}
+        for name in OPENAI_FORMAT
+    }
+    settings["azure"] = {"base_url": server.url + "/openai", "api_key": "key-azure"}
+    settings["anthropic"] = {"base_url": server.url, "api_key": "key-anthropic"}
+    settings["cohere"] = {"base_url": server.url, "api_key": "key-cohere"}
+    settings["vertexai"] = {"base_url": server.url, "api_key": "key-vertexai"}
+    settings["aws_bedrock"] = {
+        "base_url": server.url,
+        "api_key": "key-bedrock",
+        "region": "us-east-1",
+    }
+    return settings
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    """A fake LLM server configured as every gateway provider (quick deadline and retries)."""
+    with FakeLLMServer() as fake:
+        clew.configure(
+            providers=providers_at(fake),
+            gateway={"timeout": 10.0, "max_retries": 2, "cache_url": None},
+        )
+        try:
+            yield fake
+        finally:
+            clew.configure(providers={}, gateway={})
+
+
+@pytest.fixture
+def spans() -> Iterator[SpanCapture]:
+    """The spans the test makes."""
+    with capture_spans() as capture:
+        yield capture
