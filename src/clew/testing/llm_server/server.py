@@ -35,6 +35,7 @@ from clew.testing.llm_server.faults import (
     request_delay,
 )
 from clew.testing.llm_server.gateway_routes import PATTERN_ROUTES
+from clew.testing.llm_server.gemini_routes import GEMINI_STREAM_ERROR
 from clew.testing.llm_server.openai_responses import RESPONSES_ROUTES
 from clew.testing.llm_server.openai_routes import OPENAI_ROUTES
 from clew.testing.llm_server.replies import Call, Reply, Route
@@ -46,7 +47,9 @@ REDACTED = "REDACTED"
 
 CassetteSource = str | os.PathLike[str] | Iterable[str | os.PathLike[str] | Interaction]
 
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key"})
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key"}
+)
 # Hop-by-hop and transport headers of a recording that must not be replayed verbatim.
 _UNREPLAYED_HEADERS = frozenset(
     {"connection", "keep-alive", "set-cookie", "alt-svc", "strict-transport-security"}
@@ -323,9 +326,11 @@ def _replay(
         return error_reply(provider, 404, number, message=message)
     headers = [(k, v) for k, v in interaction.response_headers if k not in _UNREPLAYED_HEADERS]
     if interaction.is_stream and interaction.status == 200:
-        error_event = {"anthropic": ANTHROPIC_STREAM_ERROR, "cohere": COHERE_STREAM_ERROR}.get(
-            provider, OPENAI_STREAM_ERROR
-        )
+        error_event = {
+            "anthropic": ANTHROPIC_STREAM_ERROR,
+            "cohere": COHERE_STREAM_ERROR,
+            "gemini": GEMINI_STREAM_ERROR,
+        }.get(provider, OPENAI_STREAM_ERROR)
         return Reply(200, headers, events=interaction.sse_events(), error_event=error_event)
     return Reply(interaction.status, headers, interaction.response_body)
 
