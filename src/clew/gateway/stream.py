@@ -2,7 +2,7 @@
 
 The connection is made (with retries and fallbacks, until a provider answers 200) when the
 stream object is made, so a bad key or an unknown model raises there. Iterating yields the
-text as it arrives; once the stream is exhausted, ``.response`` is the full
+text as it arrives (tool calls are not text: they are in ``.response.tool_calls``); once the stream is exhausted, ``.response`` is the full
 :class:`~clew.gateway.schemas.CompletionResponse`. Breaking off, ``close()`` or leaving the
 ``with`` block closes the upstream connection and ends the span with what arrived. An error
 inside the stream raises :class:`~clew.errors.ProviderError` from the iteration. A cached
@@ -182,8 +182,8 @@ class CompletionStream:
     def _deltas(self) -> Generator[str, None, None]:
         core = self._core
         if core.cached is not None:
-            text, calls = core.cached.text_and_calls()
-            yield from replay_pieces(core.cached.content() if calls else text)
+            text, _ = core.cached.text_and_calls()
+            yield from replay_pieces(text)
             core.complete()
             return
         assert self._http is not None
@@ -249,8 +249,8 @@ class AsyncCompletionStream:
     async def _deltas(self) -> AsyncGenerator[str, None]:
         core = self._core
         if core.cached is not None:
-            text, calls = core.cached.text_and_calls()
-            for piece in replay_pieces(core.cached.content() if calls else text):
+            text, _ = core.cached.text_and_calls()
+            for piece in replay_pieces(text):
                 yield piece
             core.complete()
             return
