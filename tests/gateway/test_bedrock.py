@@ -30,7 +30,7 @@ from clew import attributes as a
 from clew.errors import AuthenticationError, InvalidRequestError
 from clew.providers.bedrock import BEDROCK_WIRE, ROUTE, BedrockWire
 from clew.providers.pricing import cost_of
-from clew.providers.wire import HttpRequest, Obj, Prompt, Target, loads
+from clew.providers.wire import HttpRequest, Prompt, Target, loads
 from clew.testing.cassettes import Interaction, fixtures_dir, load_cassette
 from clew.testing.llm_server import FakeLLMServer, ReplayServer
 from clew.testing.llm_server.bedrock_routes import BEDROCK_STREAM_ERROR, event_frame
@@ -243,7 +243,7 @@ def test_a_recorded_error_gives_bedrocks_message(row: dict[str, str]) -> None:
     expected = json.loads(interaction.response_body)["message"]
     assert expected == "The provided model identifier is invalid."
     assert BEDROCK_WIRE.error_message(400, loads(interaction.response_body)) == expected
-    assert BEDROCK_WIRE.error_message(403, Obj(Message="Denied.")) == "Denied."
+    assert BEDROCK_WIRE.error_message(403, {"Message": "Denied."}) == "Denied."
     assert BEDROCK_WIRE.error_message(502, b"Bad gateway") == "Bad gateway"
 
 

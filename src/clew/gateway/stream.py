@@ -2,7 +2,8 @@
 
 The connection is made (with retries and fallbacks, until a provider answers 200) when the
 stream object is made, so a bad key or an unknown model raises there. Iterating yields the
-text as it arrives (tool calls are not text: they are in ``.response.tool_calls``); once the stream is exhausted, ``.response`` is the full
+text as it arrives (tool calls are not text: they are in ``.response.tool_calls``); once the
+stream is exhausted, ``.response`` is the full
 :class:`~clew.gateway.schemas.CompletionResponse`. Breaking off, ``close()`` or leaving the
 ``with`` block closes the upstream connection and ends the span with what arrived. An error
 inside the stream raises :class:`~clew.errors.ProviderError` from the iteration. A cached

@@ -105,6 +105,9 @@ class MessagesStreamState(StreamState):
         self.blocks: dict[int, list[Any]] = {}  # index → [block dict, [text pieces]]
 
     def record(self, chunk: Any) -> None:
+        if type(chunk) is dict:  # an event's JSON, as the completion gateway reads it
+            self._record_json(chunk)
+            return
         kind = getattr(chunk, "type", None)
         if kind == "content_block_delta":
             slot = self.blocks.get(chunk.index)
@@ -129,6 +132,28 @@ class MessagesStreamState(StreamState):
             self.stop_reason = getattr(chunk.delta, "stop_reason", None) or self.stop_reason
             self._usage(chunk.usage)
 
+    def _record_json(self, event: dict[str, Any]) -> None:
+        """:meth:`record` for an event's JSON (the same reading as for an SDK event)."""
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            slot = self.blocks.get(event.get("index", 0))
+            if slot is not None:
+                delta = event.get("delta") or {}
+                piece = delta.get("text") or delta.get("partial_json") or delta.get("thinking")
+                if piece:
+                    slot[1].append(piece)
+        elif kind == "content_block_start":
+            self.blocks[event.get("index", 0)] = [event.get("content_block") or {}, []]
+        elif kind == "message_start":
+            message = event.get("message") or {}
+            self.message_id = message.get("id")
+            self.model = message.get("model")
+            self._usage(message.get("usage"))
+        elif kind == "message_delta":
+            delta = event.get("delta") or {}
+            self.stop_reason = delta.get("stop_reason") or self.stop_reason
+            self._usage(event.get("usage"))
+
     def _usage(self, usage: Any) -> None:
         for key in (
             "input_tokens",
@@ -136,7 +161,7 @@ class MessagesStreamState(StreamState):
             "cache_read_input_tokens",
             "cache_creation_input_tokens",
         ):
-            value = getattr(usage, key, None)
+            value = usage.get(key) if type(usage) is dict else getattr(usage, key, None)
             if isinstance(value, int):
                 self.usage[key] = value
 

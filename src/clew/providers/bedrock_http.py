@@ -17,7 +17,6 @@ from clew.errors import AuthenticationError, InvalidRequestError
 from clew.providers.wire import (
     Decoder,
     HttpRequest,
-    Obj,
     Prompt,
     Target,
     forced_function,
@@ -354,23 +353,27 @@ class EventStreamDecoder(Decoder):
         return []
 
 
-def _exception(name: Any, message: Any) -> Obj:
-    return Obj(type="exception", exception=str(name or "exception"), message=str(message or ""))
+def _exception(name: Any, message: Any) -> dict[str, Any]:
+    return {
+        "type": "exception",
+        "exception": str(name or "exception"),
+        "message": str(message or ""),
+    }
 
 
-def _event(headers: Mapping[str, Any], payload: bytes) -> Obj:
+def _event(headers: Mapping[str, Any], payload: bytes) -> dict[str, Any]:
     kind = headers.get(":message-type", "event")
     if kind == "error":
         return _exception(headers.get(":error-code"), headers.get(":error-message"))
     try:
-        value = loads(payload) if payload else Obj()
+        value = loads(payload) if payload else {}
     except ValueError:
         text = payload.decode(errors="replace")[:2000]
         if kind == "exception":
             return _exception(headers.get(":exception-type"), text)
         return _exception("eventStreamError", f"an event that is not JSON: {text}")
-    if not isinstance(value, Obj):
-        value = Obj(value=value)
+    if not isinstance(value, dict):
+        value = {"value": value}
     if kind == "exception":
         message = value.get("message") or value.get("Message") or ""
         return _exception(headers.get(":exception-type"), message)

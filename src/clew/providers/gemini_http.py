@@ -28,7 +28,6 @@ from clew.errors import AuthenticationError, InvalidRequestError
 from clew.providers.wire import (
     Decoder,
     HttpRequest,
-    Obj,
     Prompt,
     SseDecoder,
     Target,
@@ -464,7 +463,7 @@ def _element(payload: bytes) -> Any:
         return loads(payload)
     except ValueError:
         text = payload.decode(errors="replace")[:2000]
-        return Obj(error=Obj(message=f"malformed stream element: {text}"))
+        return {"error": {"message": f"malformed stream element: {text}"}}
 
 
 class GeminiStreamDecoder(Decoder):

@@ -152,6 +152,22 @@ def _tool_deltas(slot: _Choice, tool_calls: Any) -> None:
                 entry[2].append(function.arguments)
 
 
+def _tool_deltas_json(slot: _Choice, tool_calls: Any) -> None:
+    for tool_call in tool_calls:
+        index = tool_call.get("index") or 0
+        entry = slot.tools.get(index)
+        if entry is None:
+            entry = slot.tools[index] = [None, None, []]
+        if tool_call.get("id"):
+            entry[0] = tool_call["id"]
+        function = tool_call.get("function")
+        if function is not None:
+            if function.get("name"):
+                entry[1] = function["name"]
+            if function.get("arguments"):
+                entry[2].append(function["arguments"])
+
+
 class ChatStreamState(StreamState):
     """A chat completion stream: text and tool-call deltas per choice, the final usage."""
 
@@ -168,6 +184,9 @@ class ChatStreamState(StreamState):
         self.single = (n is None or n == 1) and "messages" in body
 
     def record(self, chunk: Any) -> None:
+        if type(chunk) is dict:  # the JSON of a chunk, as the completion gateway reads it
+            self._record_json(chunk)
+            return
         # This runs for every chunk, between the SDK's parsing of one and the next, so it
         # reads as few fields as it can, by plain attribute access (getattr(obj, name, None)
         # costs a builtin call more); any other shape takes the general path below.
@@ -210,6 +229,33 @@ class ChatStreamState(StreamState):
         if usage is not None:
             self.usage = usage
         self._choices(getattr(chunk, "choices", None) or ())
+
+    def _record_json(self, chunk: dict[str, Any]) -> None:
+        """:meth:`record` for a chunk's JSON (the same reading as for an SDK chunk)."""
+        if not self.response_id:
+            self.response_id = chunk.get("id") or None
+            self.model = chunk.get("model") or None
+        usage = chunk.get("usage")
+        if usage is not None:
+            self.usage = usage
+        for choice in chunk.get("choices") or ():
+            index = choice.get("index") or 0
+            slot = self.choices.get(index)
+            if slot is None:
+                slot = self.choices[index] = _Choice()
+            delta = choice.get("delta")
+            if delta is not None:
+                text = delta.get("content")
+                tool_calls = delta.get("tool_calls")
+                if tool_calls:
+                    _tool_deltas_json(slot, tool_calls)
+            else:
+                text = choice.get("text")
+            if text:
+                slot.text.append(text)
+            finish_reason = choice.get("finish_reason")
+            if finish_reason:
+                slot.finish_reason = finish_reason
 
     def _choices(self, choices: Any) -> None:
         for choice in choices:

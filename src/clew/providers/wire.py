@@ -4,8 +4,7 @@ A wire turns a provider-neutral :class:`Prompt` into the provider's HTTP request
 (:meth:`Wire.build`), and reads what comes back with the provider's :class:`Route`: the same
 response parser and stream state the SDK instrumentation uses, so tokens and cost are computed
 by one code path whether a call went through an SDK or through the gateway. JSON from the wire
-is decoded into :class:`Obj` (a dict whose keys also read as attributes), which the parsers
-read like the SDKs' objects.
+is decoded into plain dicts, which every parser reads as it reads the SDKs' objects.
 
 A parameter a provider cannot honour is an :class:`~clew.errors.InvalidRequestError` naming
 it, raised before anything is sent; it is never dropped silently.
@@ -23,7 +22,6 @@ from clew.providers.engine import Route
 
 __all__ = [
     "HttpRequest",
-    "Obj",
     "Prompt",
     "SseDecoder",
     "Target",
@@ -33,25 +31,9 @@ __all__ = [
 ]
 
 
-class Obj(dict[str, Any]):
-    """A JSON object whose keys also read as attributes (a missing key reads as None).
-
-    Example:
-        >>> Obj(a=1).a, Obj().missing
-        (1, None)
-    """
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self.get(name)
-
-
 def loads(data: str | bytes) -> Any:
-    """Decode JSON with objects as :class:`Obj`."""
-    return json.loads(data, object_hook=Obj)
+    """Decode JSON (objects as plain dicts: the parsers read SDK objects and dicts alike)."""
+    return json.loads(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +143,9 @@ class Decoder:
 class SseDecoder(Decoder):
     """Server-sent events: each event's ``data:`` lines, JSON-decoded; ``[DONE]`` is dropped.
 
-    The event name, when there is one and the JSON lacks ``type``, is put under ``type``
-    (Anthropic sends both; an ``error`` event may only have its name).
+    Line ends may be LF, CRLF or CR, and a body may be cut anywhere. The event name, when there
+    is one and the JSON lacks ``type``, is put under ``type`` (Anthropic sends both; an
+    ``error`` event may only have its name).
     """
 
     __slots__ = ("_buffer",)
@@ -171,47 +154,54 @@ class SseDecoder(Decoder):
         self._buffer = b""
 
     def feed(self, data: bytes) -> list[Any]:
-        self._buffer += data
+        buffer = self._buffer + data if self._buffer else data
+        if b"\r" in buffer:
+            # CRLF and CR become LF; a CR at the very end may be half of a CRLF: kept back
+            held = buffer.endswith(b"\r")
+            if held:
+                buffer = buffer[:-1]
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if held:
+                buffer += b"\r"
+        if b"\n\n" not in buffer:
+            self._buffer = buffer
+            return []
+        *blocks, self._buffer = buffer.split(b"\n\n")
         events: list[Any] = []
-        while True:
-            end, size = _event_end(self._buffer)
-            if end < 0:
-                return events
-            block, self._buffer = self._buffer[:end], self._buffer[end + size :]
+        for block in blocks:
             event = _sse_event(block)
             if event is not None:
                 events.append(event)
+        return events
 
     def close(self) -> list[Any]:
-        block, self._buffer = self._buffer, b""
+        block, self._buffer = self._buffer.replace(b"\r", b"\n"), b""
         event = _sse_event(block) if block.strip() else None
         return [] if event is None else [event]
 
 
-def _event_end(buffer: bytes) -> tuple[int, int]:
-    ends = [(buffer.find(sep), len(sep)) for sep in (b"\r\n\r\n", b"\n\n", b"\r\r")]
-    found = [e for e in ends if e[0] >= 0]
-    return min(found) if found else (-1, 0)
-
-
 def _sse_event(block: bytes) -> Any:
-    name = None
-    data: list[bytes] = []
-    for line in block.splitlines():
-        if line.startswith(b"data:"):
-            data.append(line[5:].lstrip(b" "))
-        elif line.startswith(b"event:"):
-            name = line[6:].strip().decode()
-    if not data:
-        return None
-    payload = b"\n".join(data)
+    if block.startswith(b"data: ") and b"\n" not in block:  # the common one-line event
+        name = None
+        payload = block[6:]
+    else:
+        name = None
+        data: list[bytes] = []
+        for line in block.split(b"\n"):
+            if line.startswith(b"data:"):
+                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+            elif line.startswith(b"event:"):
+                name = line[6:].strip().decode(errors="replace")
+        if not data:
+            return None
+        payload = b"\n".join(data)
     if payload.strip() == b"[DONE]":
         return None
     try:
-        event = loads(payload)
+        event = json.loads(payload)
     except ValueError:
-        return Obj(type="error", error=Obj(message=payload.decode(errors="replace")))
-    if name and isinstance(event, Obj) and event.get("type") is None:
+        return {"type": "error", "error": {"message": payload.decode(errors="replace")}}
+    if name and type(event) is dict and event.get("type") is None:
         event["type"] = name
     return event
 
