@@ -97,9 +97,11 @@ class Answer:
                 )
         return "".join(text), calls
 
-    def content(self) -> str:
-        """The response's ``content``: the text, or the JSON text of the tool calls."""
-        text, calls = self.text_and_calls()
+    def content(self, text: str | None = None, calls: list[ToolCall] | None = None) -> str:
+        """The response's ``content``: the text, or the JSON text of the tool calls (given
+        ``text`` and ``calls`` when the caller has them already)."""
+        if text is None or calls is None:
+            text, calls = self.text_and_calls()
         if calls:
             return json.dumps([c.model_dump() for c in calls], ensure_ascii=False)
         return text

@@ -6,6 +6,7 @@ how they wait for the network (:mod:`clew.gateway.completion`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -290,8 +291,8 @@ class CompletionCall:
     def finish(self, answer: Answer, cache_hit: bool = False) -> CompletionResponse:
         """End the span with the answer and make the response."""
         live = self.live
-        _, calls = answer.text_and_calls()
-        content = answer.content()
+        text, calls = answer.text_and_calls()
+        content = answer.content(text, calls)
         cost: Cost
         if live is not None and live.recording:
             candidate = self.plan.candidates[
@@ -367,6 +368,7 @@ def _spec(name: str) -> SpanSpec:
     return spec
 
 
+@functools.lru_cache(maxsize=256)
 def _server(base_url: str) -> Mapping[str, Any]:
     try:
         parts = urlsplit(base_url)

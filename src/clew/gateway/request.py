@@ -128,12 +128,13 @@ def plan(request: Completion, config: Config, *, stream: bool, scope: str = "") 
     else:
         # Messages given inline are a template only when llm_inputs are given (a user's text
         # with braces in it is left alone otherwise); the history is never rendered.
-        messages = list(configuration.messages or ())
-        if request.llm_inputs is not None:
-            messages = templates.render(messages, request.llm_inputs)
-        configuration = configuration.model_copy(
-            update={"messages": [*(configuration.history or ()), *messages], "history": None}
-        )
+        if request.llm_inputs is not None or configuration.history:
+            messages = list(configuration.messages or ())
+            if request.llm_inputs is not None:
+                messages = templates.render(messages, request.llm_inputs)
+            configuration = configuration.model_copy(
+                update={"messages": [*(configuration.history or ()), *messages], "history": None}
+            )
     provider = _provider(configuration)
     model = configuration.model or (
         configuration.model_params.model if configuration.model_params else None
@@ -223,9 +224,44 @@ def _candidate(
     index: int,
 ) -> Candidate:
     wire = wire_for(provider)
+    target = _target(config, provider, key, index)
+    request = wire.build(prompt, target, stream)
+    error = None
+    if target.api_key is None and provider not in _KEY_OPTIONAL:
+        variable = _KEY_VARIABLES.get(provider, f"{provider.upper()}_API_KEY")
+        error = AuthenticationError(
+            f"no API key for {provider}: set {variable} (or CLEW_{provider.upper()}_API_KEY),"
+            " or give provider_api_key",
+            param="provider_api_key",
+            provider=provider,
+        )
+    return Candidate(provider, model, wire, target, prompt, request, error)
+
+
+_targets: dict[tuple[int, str], tuple[Config, Target]] = {}
+
+
+def _target(config: Config, provider: str, key: str | None, index: int) -> Target:
+    """Where ``provider`` is and its key: the request's key, else the configuration's.
+
+    The configuration's target is made once per configuration (it is immutable).
+    """
+    known = _targets.get((id(config), provider))
+    if known is None or known[0] is not config:
+        known = (config, _configured_target(config, provider, index))
+        if len(_targets) > 256:
+            _targets.clear()
+        _targets[(id(config), provider)] = known
+    target = known[1]
+    if key is not None:
+        target = Target(provider, target.base_url, key, target.options)
+    return target
+
+
+def _configured_target(config: Config, provider: str, index: int) -> Target:
+    wire = wire_for(provider)
     settings = config.providers.get(provider) or ProviderConfig()
-    if key is None and settings.api_key is not None:
-        key = settings.api_key.get_secret_value()
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
     options = {
         name: value
         for name in ("api_version", "project", "location", "region")
@@ -240,18 +276,7 @@ def _candidate(
             + f" or clew.configure(providers={{'{provider}': {{'base_url': ...}}}})",
             param="llm_configuration.provider" if index == 0 else f"fallback_strategy.{index - 1}",
         )
-    target = Target(provider, base_url, key, options)
-    request = wire.build(prompt, target, stream)
-    error = None
-    if key is None and provider not in _KEY_OPTIONAL:
-        variable = _KEY_VARIABLES.get(provider, f"{provider.upper()}_API_KEY")
-        error = AuthenticationError(
-            f"no API key for {provider}: set {variable} (or CLEW_{provider.upper()}_API_KEY),"
-            " or give provider_api_key",
-            param="provider_api_key",
-            provider=provider,
-        )
-    return Candidate(provider, model, wire, target, prompt, request, error)
+    return Target(provider, base_url, key, options)
 
 
 def cache_material(plan: Plan) -> bytes:

@@ -14,7 +14,6 @@ separated); without it Google sends one JSON array, element by element.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import importlib
 import json
 import mimetypes
@@ -168,7 +167,7 @@ def authorize(request: HttpRequest, target: Target) -> HttpRequest:
             )
         return request  # a proxy or test server that needs no key
     headers = {**request.headers, "authorization": f"Bearer {adc_token()}"}
-    return dataclasses.replace(request, headers=headers)
+    return HttpRequest(request.url, headers, request.body, request.content)
 
 
 # -- building requests ---------------------------------------------------------------------------

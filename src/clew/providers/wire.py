@@ -105,27 +105,47 @@ class Target:
     options: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
 class HttpRequest:
     """One HTTP request to a provider.
 
     Attributes:
         url: the full URL (query included).
-        headers: the headers, credentials included (never logged).
+        headers: the headers, credentials included (never logged, never in a repr).
         body: the JSON body: what the span records as the request and the cache keys on.
-        content: the exact bytes to send (the compact JSON of ``body``).
+        content: the exact bytes to send (the compact JSON of ``body``, made when first read:
+            a cache hit never needs them).
     """
 
-    url: str
-    headers: Mapping[str, str] = field(repr=False)
-    body: Mapping[str, Any]
-    content: bytes = b""
+    __slots__ = ("_content", "body", "headers", "url")
+
+    def __init__(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: Mapping[str, Any],
+        content: bytes | None = None,
+    ) -> None:
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self._content = content
+
+    @property
+    def content(self) -> bytes:
+        """The bytes to send."""
+        content = self._content
+        if content is None:
+            content = json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+            self._content = content
+        return content
 
     @classmethod
     def json(cls, url: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> HttpRequest:
         """A POST of ``body`` as compact JSON."""
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        return cls(url, {"content-type": "application/json", **headers}, body, content)
+        return cls(url, {"content-type": "application/json", **headers}, body)
+
+    def __repr__(self) -> str:
+        return f"HttpRequest(url={self.url!r}, body={self.body!r})"
 
 
 class Decoder:
