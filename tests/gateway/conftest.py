@@ -10,34 +10,13 @@ import clew
 from clew.testing import SpanCapture, capture_spans
 from clew.testing.llm_server import FakeLLMServer
 
-OPENAI_FORMAT = (
-    "openai",
-    "azure",
-    "openrouter",
-    "groq",
-    "fireworks",
-    "anyscale",
-    "mistral",
-    "litellm",
-)
-
 
 def providers_at(server: FakeLLMServer) -> dict[str, dict[str, str]]:
-    """Every provider of the gateway pointed at ``server``, each with a test key."""
-    settings: dict[str, dict[str, str]] = {
-        name: {"base_url": server.openai_base_url, "api_key": f"key-{name}"}
-        for name in OPENAI_FORMAT
+    """Every provider of the gateway pointed at ``server``, each with its own test key."""
+    return {
+        name: {**settings, "api_key": f"key-{name}"}
+        for name, settings in server.providers().items()
     }
-    settings["azure"] = {"base_url": server.url + "/openai", "api_key": "key-azure"}
-    settings["anthropic"] = {"base_url": server.url, "api_key": "key-anthropic"}
-    settings["cohere"] = {"base_url": server.url, "api_key": "key-cohere"}
-    settings["vertexai"] = {"base_url": server.url, "api_key": "key-vertexai"}
-    settings["aws_bedrock"] = {
-        "base_url": server.url,
-        "api_key": "key-bedrock",
-        "region": "us-east-1",
-    }
-    return settings
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""A local, deterministic fake of the OpenAI and Anthropic HTTP APIs.
+"""A local, deterministic fake of the LLM providers' HTTP APIs: OpenAI (and every
+OpenAI-compatible provider), Anthropic, Cohere v2, Gemini / Vertex AI and Bedrock Converse.
 
 :class:`FakeLLMServer` listens on ``127.0.0.1`` (a free port) in daemon threads and answers
 the real ``openai`` and ``anthropic`` SDK clients as the providers would, without network
@@ -20,6 +21,12 @@ Endpoints (non-stream and ``"stream": true`` SSE for each, except embeddings):
 - Anthropic ``POST /v1/messages`` (text, ``tool_use`` with ``input_json_delta``,
   ``thinking``, ``stop_sequences``, ``cache_control`` usage) and
   ``POST /v1/messages/count_tokens``.
+- Cohere ``POST /v2/chat``; Gemini ``POST /v1beta/models/{model}:generateContent`` and
+  ``:streamGenerateContent`` (and the Vertex AI path
+  ``/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:...``); Bedrock
+  ``POST /model/{modelId}/converse`` and ``/converse-stream`` (binary event-stream frames).
+  ``server.providers()`` gives :func:`clew.configure` settings that send every provider of
+  :func:`clew.completion` here.
 
 Replies are deterministic: the text echoes the start of the last user message, then filler,
 ``reply_words`` words long (18 by default, so a chat stream has about 20 chunks). A token is

@@ -2,9 +2,11 @@
 
 :class:`FakeLLMServer` parses each request, records it, applies a queued fault, and hands it
 to a route of :mod:`~clew.testing.llm_server.openai_routes`,
-:mod:`~clew.testing.llm_server.openai_responses` or
-:mod:`~clew.testing.llm_server.anthropic_routes` (or, in replay mode, to the cassette
-replayer). The HTTP side is in :mod:`~clew.testing.llm_server.transport`.
+:mod:`~clew.testing.llm_server.openai_responses`,
+:mod:`~clew.testing.llm_server.anthropic_routes` or, for paths with parameters, of
+:mod:`~clew.testing.llm_server.gateway_routes` (Cohere, Gemini / Vertex AI, Bedrock) (or, in
+replay mode, to the cassette replayer). The HTTP side is in
+:mod:`~clew.testing.llm_server.transport`.
 """
 
 from __future__ import annotations
@@ -194,6 +196,35 @@ class FakeLLMServer:
     def anthropic_base_url(self) -> str:
         """The ``base_url`` for ``anthropic.Anthropic`` (the root URL)."""
         return self.url
+
+    def providers(self, api_key: str = "test-key") -> dict[str, dict[str, str]]:
+        """Settings that point every provider of :func:`clew.completion` at this server, for
+        ``clew.configure(providers=server.providers())``.
+
+        Example:
+            >>> with FakeLLMServer() as server:
+            ...     sorted(server.providers())[:3]
+            ['anthropic', 'anyscale', 'aws_bedrock']
+        """
+        openai_format = {"base_url": self.openai_base_url, "api_key": api_key}
+        settings = {
+            name: dict(openai_format)
+            for name in (
+                "openai",
+                "openrouter",
+                "groq",
+                "fireworks",
+                "anyscale",
+                "mistral",
+                "litellm",
+            )
+        }
+        settings["azure"] = {"base_url": self.url + "/openai", "api_key": api_key}
+        for name in ("anthropic", "cohere", "vertexai"):
+            settings[name] = {"base_url": self.url, "api_key": api_key}
+        # A Bedrock API key (bearer) stands in for AWS credentials here.
+        settings["aws_bedrock"] = {"base_url": self.url, "api_key": api_key, "region": "us-east-1"}
+        return settings
 
     @property
     def unplayed(self) -> list[Interaction]:
