@@ -5,6 +5,10 @@ Without ``--live`` it starts clew's fake OpenAI server on 127.0.0.1 and points t
 The app answers a support question: a retrieval step, a streamed chat call, a tool call, the
 tool itself, and a follow-up call. The trace goes to the local store; the demo prints it as a
 tree with tokens, cost and latency, and tells how to look at it again.
+
+Offline, it then asks the same question through :func:`clew.completion` of each of the
+twelve providers (the fake server speaks every wire format), answers a repeat from the cache,
+and falls back to another provider when the first one fails.
 """
 
 from __future__ import annotations
@@ -102,6 +106,90 @@ class SupportBot:
         return text
 
 
+GATEWAY_MODELS = {
+    "openai": "gpt-4o-mini",
+    "azure": "gpt-4o-mini",
+    "anthropic": "claude-sonnet-4-5",
+    "vertexai": "gemini-2.5-flash",
+    "aws_bedrock": "amazon.nova-micro-v1:0",
+    "cohere": "command-r-plus-08-2024",
+    "mistral": "mistral-small-latest",
+    "groq": "llama-3.1-8b-instant",
+    "openrouter": "openai/gpt-4o-mini",
+    "fireworks": "accounts/fireworks/models/llama-v3p1-8b-instruct",
+    "anyscale": "meta-llama/Llama-3-8b-chat-hf",
+    "litellm": "gpt-4o-mini",
+}
+
+
+def _gateway(out: TextIO) -> None:
+    """One question through clew.completion of every provider, a cache hit and a fallback."""
+    from clew.testing.llm_server import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        clew.configure(providers=server.providers())
+        out.write("clew.completion: one request shape, twelve providers (fake server)\n")
+        out.write(f"  {'provider':<12} {'model':<34} {'tokens':>9} {'cost':>11} {'latency':>9}\n")
+
+        @clew.trace(name="gateway-demo", tags=["demo"])
+        def ask_everyone() -> None:
+            for provider, model in GATEWAY_MODELS.items():
+                reply = clew.completion(
+                    {
+                        "llm_configuration": {
+                            "provider": provider,
+                            "model": model,
+                            "messages": [
+                                {"role": "system", "content": "You answer about {{topic}}."},
+                                {"role": "user", "content": "{{question}}"},
+                            ],
+                            "model_params": {"temp": 0, "max_length": 200},
+                        },
+                        "llm_inputs": {"topic": "offsites", "question": QUESTION},
+                        "cache": False,
+                    }
+                )
+                cost = "unknown" if reply.cost is None else f"${reply.cost:.6f}"
+                tokens = f"{reply.input_tokens}+{reply.output_tokens}"
+                out.write(
+                    f"  {provider:<12} {model[:34]:<34} {tokens:>9} {cost:>11}"
+                    f" {reply.latency * 1000:>7.1f}ms\n"
+                )
+            request = {
+                "llm_configuration": {
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "messages": [{"role": "user", "content": QUESTION}],
+                },
+            }
+            clew.completion(request)
+            again = clew.completion(request)
+            out.write(f"  the same request again: cache_hit={again.cache_hit}, cost={again.cost}\n")
+
+        @clew.trace(name="fallback-demo", tags=["demo"])
+        def fall_back() -> None:
+            server.fail_next(500, times=3)
+            served = clew.completion(
+                {
+                    "llm_configuration": {
+                        "provider": "openai",
+                        "model": "gpt-4o-mini",
+                        "messages": [{"role": "user", "content": QUESTION}],
+                    },
+                    "fallback_strategy": ["anthropic/claude-sonnet-4-5"],
+                    "cache": False,
+                }
+            )
+            out.write(
+                f"  openai failing (500 x3, retried): served by {served.provider}/{served.model}"
+                " (its trace keeps the failed attempts)\n\n"
+            )
+
+        ask_everyone()
+        fall_back()
+        clew.configure(providers={})
+
+
 @contextmanager
 def _openai_client(live: bool) -> Iterator[Any]:
     from openai import OpenAI
@@ -183,6 +271,9 @@ def run_demo(argv: list[str], out: TextIO | None = None) -> int:
         records = []
     if records:
         out.write(_renderer()(records) + "\n\n")
+    if not args.live:
+        _gateway(out)
+        clew.flush()
     out.write(
         f"Stored in the local trace store. Look again with:\n"
         f"  clew show {root_trace_id}\n"

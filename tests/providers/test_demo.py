@@ -35,3 +35,20 @@ def test_live_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     assert run_demo(["--live"], out=out) == 2
     assert "OPENAI_API_KEY" in out.getvalue()
+
+
+def test_the_demo_asks_every_provider_through_the_gateway(sqlite_store: None) -> None:
+    from clew.demo import GATEWAY_MODELS
+
+    out = io.StringIO()
+    assert run_demo([], out=out) == 0
+    text = out.getvalue()
+    gateway = text[text.index("clew.completion: one request shape") :]
+    rows = [line.split() for line in gateway.splitlines()[2:14]]
+    assert [row[0] for row in rows] == list(GATEWAY_MODELS)
+    assert len(GATEWAY_MODELS) == 12
+    for row in rows:
+        assert row[2] == "18+18"  # tokens in + out, as the fake server reports them
+        assert row[3].startswith("$") or row[3] == "unknown"
+    assert "cache_hit=True, cost=0.0" in text
+    assert "served by anthropic/claude-sonnet-4-5" in text
