@@ -86,7 +86,10 @@ def content_parts(content: Any) -> list[Part]:
             if kind in ("text", "input_text", "output_text"):
                 parts.append(text_part(get(item, "text", "")))
             elif kind in ("thinking", "reasoning"):
-                parts.append({"type": "reasoning", "content": get(item, "thinking", "")})
+                thinking = get(item, "thinking", "")
+                if not isinstance(thinking, str):  # Mistral: a list of text parts
+                    thinking = "".join(texts_of(thinking))
+                parts.append({"type": "reasoning", "content": thinking})
             elif isinstance(item, Mapping):
                 parts.append(media_part(item))
             elif isinstance(item, str):

@@ -35,7 +35,7 @@ from clew.providers.openai_responses import (
 )
 from clew.providers.patching import Instrumentation, Sdk, instrument_sdk
 from clew.providers.registry import Endpoint, provider_for_url
-from clew.providers.usage import Usage, estimate_tokens, reported_cost
+from clew.providers.usage import Usage, _extra, estimate_tokens, reported_cost
 from clew.tracer.serialize import to_json
 
 __all__ = ["SDK", "instrument_openai"]
@@ -129,12 +129,31 @@ _PLAIN_REASONS = (str, type(None))
 
 
 class _Choice:
-    __slots__ = ("finish_reason", "text", "tools")
+    __slots__ = ("finish_reason", "reasoning", "text", "tools")
 
     def __init__(self) -> None:
         self.text: list[str] = []
+        self.reasoning: list[str] = []  # Mistral's streamed thinking parts
         self.tools: dict[int, list[Any]] = {}  # index → [id, name, [argument pieces]]
         self.finish_reason: str | None = None
+
+    def add(self, content: Any) -> None:
+        """A delta's content: text, or (Mistral) a list of text and thinking parts."""
+        if type(content) is str:
+            self.text.append(content)
+            return
+        for part in content if isinstance(content, list | tuple) else ():
+            kind = get(part, "type")
+            if kind == "text":
+                self.text.append(str(get(part, "text", "")))
+            elif kind == "thinking":
+                self.reasoning.extend(texts_of(get(part, "thinking")))
+
+
+def _groq_usage(chunk: Any) -> Any:
+    """Groq puts a stream's usage under ``x_groq`` in its last chunk."""
+    x_groq = chunk.get("x_groq") if type(chunk) is dict else _extra(chunk, "x_groq")
+    return get(x_groq, "usage")
 
 
 def _tool_deltas(slot: _Choice, tool_calls: Any) -> None:
@@ -213,11 +232,13 @@ class ChatStreamState(StreamState):
                     if slot is None:
                         slot = self.choices[0] = _Choice()
                     if text:
-                        slot.text.append(text)
+                        slot.add(text)
                     if tool_calls:
                         _tool_deltas(slot, tool_calls)
                     if finish_reason:
                         slot.finish_reason = finish_reason
+                        if usage is None:
+                            self.usage = _groq_usage(chunk) or self.usage
                     return
                 self.single = False
                 self._choices(choices)
@@ -225,7 +246,7 @@ class ChatStreamState(StreamState):
         if not self.response_id:  # Azure's first chunk (content filter results) has id ""
             self.response_id = getattr(chunk, "id", None) or None
             self.model = getattr(chunk, "model", None) or None
-        usage = getattr(chunk, "usage", None)
+        usage = getattr(chunk, "usage", None) or _groq_usage(chunk)
         if usage is not None:
             self.usage = usage
         self._choices(getattr(chunk, "choices", None) or ())
@@ -235,7 +256,7 @@ class ChatStreamState(StreamState):
         if not self.response_id:
             self.response_id = chunk.get("id") or None
             self.model = chunk.get("model") or None
-        usage = chunk.get("usage")
+        usage = chunk.get("usage") or _groq_usage(chunk)
         if usage is not None:
             self.usage = usage
         for choice in chunk.get("choices") or ():
@@ -252,7 +273,7 @@ class ChatStreamState(StreamState):
             else:
                 text = choice.get("text")
             if text:
-                slot.text.append(text)
+                slot.add(text)
             finish_reason = choice.get("finish_reason")
             if finish_reason:
                 slot.finish_reason = finish_reason
@@ -274,7 +295,7 @@ class ChatStreamState(StreamState):
             else:
                 text = getattr(choice, "text", None)
             if text:
-                slot.text.append(text)
+                slot.add(text)
             finish_reason = getattr(choice, "finish_reason", None)
             if finish_reason:
                 slot.finish_reason = finish_reason
@@ -287,7 +308,13 @@ class ChatStreamState(StreamState):
         if ordered:
             messages = []
             for choice in ordered:
-                parts = [text_part("".join(choice.text))] if choice.text else []
+                parts = (
+                    [{"type": "reasoning", "content": "".join(choice.reasoning)}]
+                    if choice.reasoning
+                    else []
+                )
+                if choice.text:
+                    parts.append(text_part("".join(choice.text)))
                 for _, (call_id, name, pieces) in sorted(choice.tools.items()):
                     parts.append(tool_call_part(call_id, name, "".join(pieces)))
                 messages.append(

@@ -71,7 +71,10 @@ class Usage:
             return None
         prompt = _int(_get(usage, "prompt_tokens"))
         completion = _int(_get(usage, "completion_tokens"))
-        cached = _int(_get(_get(usage, "prompt_tokens_details"), "cached_tokens"))
+        # Together puts cached_tokens at the top of usage
+        cached = _int(_get(_get(usage, "prompt_tokens_details"), "cached_tokens")) or _int(
+            _extra(usage, "cached_tokens")
+        )
         reasoning = _int(_get(_get(usage, "completion_tokens_details"), "reasoning_tokens"))
         cached = min(cached, prompt)
         return cls(prompt - cached, cached, 0, completion, reasoning)
