@@ -118,7 +118,20 @@ def chat_response(response: Any) -> Outcome:
         _text_or_none(get(response, "id")),
         [str(f) for f in finishes if f],
         messages or None,
+        _plain_text(messages),
     )
+
+
+def _plain_text(messages: list[dict[str, Any]]) -> bool:
+    """Whether output messages hold only text (so :func:`to_json` may skip its look for
+    objects and secret-named keys)."""
+    for message in messages:
+        if type(message["finish_reason"]) not in _PLAIN_REASONS:
+            return False
+        for part in message["parts"]:
+            if part["type"] != "text" or type(part["content"]) is not str:
+                return False
+    return True
 
 
 def _text_or_none(value: Any) -> str | None:
