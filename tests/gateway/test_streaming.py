@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
 
 import pytest
@@ -147,3 +148,18 @@ def test_the_non_streaming_call_refuses_stream_true(server: FakeLLMServer) -> No
         clew.completion(request("openai", "gpt-4o-mini", stream=True))
     with clew.stream_completion(request("openai", "gpt-4o-mini", stream=True)) as stream:
         assert "".join(stream)
+
+
+def test_a_stream_that_stalls_past_the_deadline_raises_a_timeout(
+    server: FakeLLMServer, spans: SpanCapture
+) -> None:
+    clew.configure(gateway={"timeout": 0.5})
+    server.chunk_delay = 2.0  # the provider stalls between events
+    started = time.perf_counter()
+    with (
+        pytest.raises(clew.CompletionTimeoutError),
+        clew.stream_completion(request("openai", "gpt-4o-mini")) as stream,
+    ):
+        list(stream)
+    assert time.perf_counter() - started < 2.0
+    assert llm_record(spans)["status"] == "error"
