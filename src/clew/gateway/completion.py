@@ -32,7 +32,7 @@ from clew.gateway.upstream import (
     timeout,
 )
 from clew.providers.engine import Outcome
-from clew.providers.wire import HttpRequest, loads
+from clew.providers.wire import loads
 from clew.setup import current_config
 from clew.tracer.live import LiveSpan
 
@@ -168,15 +168,7 @@ def connect(call: CompletionCall) -> Connected:
         span = call.begin_attempt(candidate, index)
         status: int | None = None
         try:
-            request = candidate.wire.prepare(_request(candidate), candidate.target)
-            built = client.build_request(
-                "POST",
-                request.url,
-                content=request.content,
-                headers=dict(request.headers),
-                timeout=timeout(call.remaining()),
-            )
-            response = client.send(built, stream=True)
+            response = client.send(_built(client, call, candidate), stream=True)
             status = response.status_code
             if status < 300:
                 return index, candidate, span, response
@@ -206,15 +198,7 @@ async def aconnect(call: CompletionCall) -> Connected:
         span = call.begin_attempt(candidate, index)
         status: int | None = None
         try:
-            request = candidate.wire.prepare(_request(candidate), candidate.target)
-            built = client.build_request(
-                "POST",
-                request.url,
-                content=request.content,
-                headers=dict(request.headers),
-                timeout=timeout(call.remaining()),
-            )
-            response = await client.send(built, stream=True)
+            response = await client.send(_built(client, call, candidate), stream=True)
             status = response.status_code
             if status < 300:
                 return index, candidate, span, response
@@ -236,10 +220,19 @@ async def aconnect(call: CompletionCall) -> Connected:
     raise call.failure()
 
 
-def _request(candidate: Candidate) -> HttpRequest:
-    request = candidate.request
-    assert request is not None  # a candidate without one has an error and is never tried
-    return request
+def _built(
+    client: httpx2.Client | httpx2.AsyncClient, call: CompletionCall, candidate: Candidate
+) -> httpx2.Request:
+    """The HTTP request of one attempt: prepared (signed) now, bounded by the deadline."""
+    assert candidate.request is not None  # a candidate without one is never tried
+    request = candidate.wire.prepare(candidate.request, candidate.target)
+    return client.build_request(
+        "POST",
+        request.url,
+        content=request.content,
+        headers=dict(request.headers),
+        timeout=timeout(call.remaining()),
+    )
 
 
 def _body_failed(

@@ -162,13 +162,12 @@ class _Core:
         return error
 
 
-class CompletionStream:
-    """A streamed completion: iterate for text deltas; ``.response`` once exhausted."""
+class _Stream:
+    """What the sync and the async stream objects show."""
 
     def __init__(self, core: _Core, response: httpx2.Response | None) -> None:
         self._core = core
         self._http = response
-        self._iter = self._deltas()
 
     @property
     def response(self) -> CompletionResponse | None:
@@ -179,6 +178,14 @@ class CompletionStream:
     def trace_id(self) -> str:
         """The completion log's ``trace_id``."""
         return self._core.call.trace_id
+
+
+class CompletionStream(_Stream):
+    """A streamed completion: iterate for text deltas; ``.response`` once exhausted."""
+
+    def __init__(self, core: _Core, response: httpx2.Response | None) -> None:
+        super().__init__(core, response)
+        self._iter = self._deltas()
 
     def _deltas(self) -> Generator[str, None, None]:
         core = self._core
@@ -229,23 +236,12 @@ class CompletionStream:
             core.abandon("dropped")
 
 
-class AsyncCompletionStream:
+class AsyncCompletionStream(_Stream):
     """:class:`CompletionStream`, for ``async for``."""
 
     def __init__(self, core: _Core, response: httpx2.Response | None) -> None:
-        self._core = core
-        self._http = response
+        super().__init__(core, response)
         self._iter = self._deltas()
-
-    @property
-    def response(self) -> CompletionResponse | None:
-        """The full response, once the stream is exhausted (None before)."""
-        return self._core.response
-
-    @property
-    def trace_id(self) -> str:
-        """The completion log's ``trace_id``."""
-        return self._core.call.trace_id
 
     async def _deltas(self) -> AsyncGenerator[str, None]:
         core = self._core
