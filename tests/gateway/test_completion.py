@@ -350,3 +350,15 @@ def test_every_error_is_a_completion_error_with_a_body(server: FakeLLMServer) ->
     body = caught.value.to_dict()["error"]
     assert set(body) == {"code", "message", "param", "type"}
     assert caught.value.status_code == 502
+
+
+def test_a_key_the_provider_echoes_back_is_redacted(
+    server: FakeLLMServer, spans: SpanCapture
+) -> None:
+    key = "sk-live-abcdefghijklmnopqrstuvwxyz012345"
+    server.fail_next(401, body={"error": {"message": f"Incorrect API key provided: {key}"}})
+    with pytest.raises(AuthenticationError) as caught:
+        clew.completion({**request(), "provider_api_key": key})
+    assert key not in str(caught.value) and key not in (caught.value.provider_error or "")
+    assert "Incorrect API key provided" in caught.value.message
+    assert key not in repr(spans.records())

@@ -30,6 +30,7 @@ from clew.errors import (
     RateLimitError,
 )
 from clew.providers.wire import HttpRequest, Wire, loads
+from clew.tracer.serialize import redact_text
 
 __all__ = [
     "STREAM_BROKEN",
@@ -150,7 +151,7 @@ def error_of_response(
         parsed: Any = loads(body) if body else None
     except ValueError:
         parsed = body.decode("utf-8", "replace")
-    text = wire.error_message(status, parsed)
+    text = redact_text(wire.error_message(status, parsed))  # providers echo keys back
     message = f"{provider} answered {status}: {text}"
     if status in (401, 403):
         return AuthenticationError(
@@ -176,7 +177,7 @@ def error_of_transport(exc: Exception, provider: str, deadline_passed: bool) -> 
             f"{provider} did not answer in time ({type(exc).__name__})", provider=provider
         )
     return ProviderError(
-        f"could not reach {provider}: {type(exc).__name__}: {exc}",
+        f"could not reach {provider}: {type(exc).__name__}: {redact_text(str(exc))}",
         provider=provider,
     )
 

@@ -50,6 +50,7 @@ __all__ = [
     "MIN_MAX_BYTES",
     "REDACTED",
     "is_secret_name",
+    "redact_text",
     "to_json",
 ]
 
@@ -211,6 +212,18 @@ def _has_unparseable_int(text: str) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # Entry point
+
+
+def redact_text(text: str) -> str:
+    """``text`` with anything that looks like a credential replaced by :data:`REDACTED` (the
+    patterns :func:`to_json` redacts: ``sk-…`` keys, ``Bearer`` tokens, AWS and Google key
+    ids, JWTs …).
+
+    Example:
+        >>> redact_text("Incorrect API key provided: sk-abcdefghijklmnopqrstuvwxyz")
+        'Incorrect API key provided: [REDACTED]'
+    """
+    return _redact_text(text, keys=False)
 
 
 def to_json(value: object, max_bytes: int = DEFAULT_MAX_BYTES, *, plain: bool = False) -> str:
