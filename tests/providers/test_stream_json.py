@@ -124,3 +124,31 @@ def test_fake_streams_read_the_same_in_any_pieces(kind: str, tools: bool, cuts: 
     assert from_json == from_sdk
     parts = from_json["messages"][0]["parts"]
     assert any(p["type"] == "tool_call" for p in parts) is tools
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    messages=st.lists(
+        st.fixed_dictionaries(
+            {
+                "role": st.sampled_from(["system", "user", "assistant"]),
+                "content": st.one_of(
+                    st.text(),
+                    st.just("my key is sk-abcdefghijklmnopqrstuvwxyz0123"),
+                    st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": st.text()})),
+                ),
+            },
+            optional={"name": st.text(max_size=8)},
+        ),
+        max_size=6,
+    )
+)
+def test_text_only_input_messages_take_the_short_path_to_the_same_json(
+    messages: list[dict[str, Any]],
+) -> None:
+    from clew.providers.openai import _chat_messages, _text_only
+    from clew.tracer.serialize import to_json
+
+    converted = _chat_messages(messages)
+    assert _text_only(converted)
+    assert to_json(converted, plain=True) == to_json(converted)

@@ -81,8 +81,21 @@ def _chat_messages(messages: Any) -> list[dict[str, Any]]:
 
 def _chat_content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
     attrs = tool_definitions(body, max_bytes)
-    attrs[a.GEN_AI_INPUT_MESSAGES] = to_json(_chat_messages(body.get("messages")), max_bytes)
+    messages = _chat_messages(body.get("messages"))
+    attrs[a.GEN_AI_INPUT_MESSAGES] = to_json(messages, max_bytes, plain=_text_only(messages))
     return attrs
+
+
+def _text_only(messages: list[dict[str, Any]]) -> bool:
+    """Whether input messages (clew's own dicts) hold only text, so :func:`to_json` may take
+    its short path."""
+    for message in messages:
+        if type(message["role"]) is not str or type(message.get("name", "")) is not str:
+            return False
+        for part in message["parts"]:
+            if part["type"] != "text" or type(part["content"]) is not str:
+                return False
+    return True
 
 
 def _chat_output(choice_message: Any, finish_reason: Any) -> dict[str, Any]:
