@@ -25,7 +25,7 @@ from clew.errors import (
     internal_error,
 )
 from clew.gateway.answer import Answer, normalized_finish
-from clew.gateway.cache import CompletionCache
+from clew.gateway.cache import MemoryFront
 from clew.gateway.request import Candidate, Plan, cache_material
 from clew.gateway.schemas import CompletionResponse, timestamp
 from clew.gateway.upstream import backoff, may_help, retryable
@@ -68,7 +68,7 @@ def _options(plan: Plan) -> SpanOptions:
 class CompletionCall:
     """One completion: the span around it, its attempts, its cache entry, its answer."""
 
-    def __init__(self, plan: Plan, config: Config, cache: CompletionCache | None) -> None:
+    def __init__(self, plan: Plan, config: Config, cache: MemoryFront | None) -> None:
         self.plan = plan
         self.config = config
         self.cache = cache if plan.request.cache else None

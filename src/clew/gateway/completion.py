@@ -20,7 +20,7 @@ import httpx2
 from clew.config import Config
 from clew.errors import CompletionError, ProviderError
 from clew.gateway.answer import Answer
-from clew.gateway.cache import CompletionCache, open_cache
+from clew.gateway.cache import MemoryFront, open_cache
 from clew.gateway.call import CompletionCall
 from clew.gateway.request import Candidate, plan, validate
 from clew.gateway.schemas import Completion, CompletionResponse
@@ -46,11 +46,11 @@ __all__ = [
     "start",
 ]
 
-_caches: dict[tuple[Any, ...], CompletionCache] = {}
+_caches: dict[tuple[Any, ...], MemoryFront] = {}
 _caches_lock = threading.Lock()
 
 
-def completion_cache(config: Config) -> CompletionCache:
+def completion_cache(config: Config) -> MemoryFront:
     """The cache the configuration names (``CLEW_CACHE_URL``; by default ``cache.db`` beside
     the trace store), opened once per process."""
     gateway = config.gateway
@@ -61,8 +61,10 @@ def completion_cache(config: Config) -> CompletionCache:
             cache = _caches.get(key)
             if cache is None:
                 default = config.store_path.parent / "cache.db"
-                cache = open_cache(
-                    gateway.cache_url, default, gateway.cache_ttl, gateway.cache_max_bytes
+                cache = MemoryFront(
+                    open_cache(
+                        gateway.cache_url, default, gateway.cache_ttl, gateway.cache_max_bytes
+                    )
                 )
                 _caches[key] = cache
     return cache

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from clew.errors import ConfigurationError
 from clew.gateway.cache.base import CompletionCache
+from clew.gateway.cache.memory import MemoryFront
 from clew.gateway.cache.redis import REDIS_PREFIX, RedisCache
 from clew.gateway.cache.sealing import open_sealed, seal
 from clew.gateway.cache.sqlite import SqliteCache
@@ -24,6 +25,7 @@ from clew.gateway.cache.sqlite import SqliteCache
 __all__ = [
     "REDIS_PREFIX",
     "CompletionCache",
+    "MemoryFront",
     "RedisCache",
     "SqliteCache",
     "open_cache",
