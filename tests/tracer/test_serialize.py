@@ -803,6 +803,7 @@ def test_public_names() -> None:
         "MIN_MAX_BYTES",
         "REDACTED",
         "is_secret_name",
+        "redact_text",
         "to_json",
     ]
 
