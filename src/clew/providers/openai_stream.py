@@ -128,7 +128,10 @@ class ChatStreamState(StreamState):
                     if slot is None:
                         slot = self.choices[0] = _Choice()
                     if text:
-                        slot.add(text)
+                        if type(text) is str:  # the common chunk: a piece of text
+                            slot.text.append(text)
+                        else:
+                            slot.add(text)
                     if tool_calls:
                         _tool_deltas(slot, tool_calls)
                     if finish_reason:
