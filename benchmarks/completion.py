@@ -7,7 +7,7 @@ The fake LLM server runs in a process of its own (so it does not share the GIL w
 callers) on 127.0.0.1. For each variant the same OpenAI chat request is sent:
 
 - ``raw``: an ``httpx2.Client`` POST of the exact body clew sends, the JSON response decoded
-  (the floor: what any client must do);
+  (the floor: what any client must do; streamed, the SSE lines read and each event decoded);
 - ``clew miss``: ``clew.completion`` with the cache on and a prompt never seen before (so it
   looks in the cache, calls the provider, stores the answer), a span per call and one per
   attempt (exporter ``none``: the spans are made, then dropped);
@@ -91,11 +91,19 @@ def _variants(url: str, only: set[str] | None) -> dict[str, Callable[[], Any]]:
         return json.loads(response.content)
 
     def raw_stream() -> Any:
+        # The least a caller does to get the text of a stream: read the SSE lines and decode
+        # each event's JSON.
         content = body(_messages(True), True)
+        text = []
         with client.stream(
             "POST", base + "/chat/completions", content=content, headers=headers
         ) as response:
-            return sum(len(chunk) for chunk in response.iter_bytes())
+            for line in response.iter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    event = json.loads(line[6:])
+                    if event.get("choices"):
+                        text.append(event["choices"][0]["delta"].get("content") or "")
+        return "".join(text)
 
     def request(unique: bool) -> dict[str, Any]:
         return {

@@ -155,7 +155,9 @@ class ChatStreamState(StreamState):
         if not self.response_id:
             self.response_id = chunk.get("id") or None
             self.model = chunk.get("model") or None
-        usage = chunk.get("usage") or _groq_usage(chunk)
+        usage = chunk.get("usage")
+        if usage is None and "x_groq" in chunk:
+            usage = _groq_usage(chunk)
         if usage is not None:
             self.usage = usage
         for choice in chunk.get("choices") or ():
