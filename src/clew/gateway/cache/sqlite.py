@@ -19,7 +19,8 @@ _TABLE = "completion_cache"
 _SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {_TABLE} (id TEXT PRIMARY KEY, value BLOB NOT NULL,"
     " size INTEGER NOT NULL, created REAL NOT NULL, expires REAL, used REAL NOT NULL)",
-    f"CREATE INDEX IF NOT EXISTS {_TABLE}_used ON {_TABLE} (used)",
+    # No index on `used`: eviction (rare, and batched down to 90 %) sorts the table itself, so
+    # that every write does not pay for an index it would seldom read.
     # Running totals, kept exact by triggers inside every process's own transactions: reading
     # them is one row where SUM(size) would scan the table on every put.
     f"CREATE TABLE IF NOT EXISTS {_TABLE}_total (one INTEGER PRIMARY KEY CHECK (one = 0),"
@@ -44,6 +45,7 @@ _UPSERT = (
 _TOTAL = f"SELECT entries, bytes FROM {_TABLE}_total"
 _TOUCH = f"UPDATE {_TABLE} SET used = ? WHERE id = ? AND used < ?"
 _TOUCH_EVERY = 256  # hits whose use times are written together
+_CHECK_EVERY = 64  # writes between two reads of the exact total
 # Failures that pass: the file stays usable (other failures leave it alone for `backoff` s).
 _TRANSIENT = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_INTERRUPT"})
 
@@ -96,6 +98,8 @@ class SqliteCache(CompletionCache):
         self._idle: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._touched: dict[str, float] = {}
+        self._estimate = max_bytes  # the stored total, as this process last knew it (unknown)
+        self._writes = 0
 
     def describe(self) -> str:
         return str(self.path)
@@ -206,8 +210,15 @@ class SqliteCache(CompletionCache):
             conn.execute("BEGIN IMMEDIATE")
             self._touch(conn)
             conn.execute(_UPSERT, (ident, sealed, len(sealed), now, expires, now))
-            if conn.execute(_TOTAL).fetchone()[1] > self.max_bytes:
-                self._evict(conn, ident, now)
+            # The exact total (kept by the triggers) is read only when this process's estimate
+            # nears the bound, and every _CHECK_EVERY writes for what other processes wrote.
+            self._estimate += len(sealed)
+            self._writes += 1
+            if self._estimate > self.max_bytes * 0.95 or self._writes % _CHECK_EVERY == 0:
+                self._estimate = conn.execute(_TOTAL).fetchone()[1]
+                if self._estimate > self.max_bytes:
+                    self._evict(conn, ident, now)
+                    self._estimate = conn.execute(_TOTAL).fetchone()[1]
             conn.execute("COMMIT")
         except BaseException as exc:
             failure = exc
