@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx2
 
+from clew import __version__
 from clew.config import Config
 from clew.errors import CompletionError, ProviderError
 from clew.gateway.answer import Answer
@@ -29,7 +30,6 @@ from clew.gateway.upstream import (
     error_of_response,
     error_of_transport,
     sync_client,
-    timeout,
 )
 from clew.providers.engine import Outcome
 from clew.providers.wire import loads
@@ -225,16 +225,36 @@ async def aconnect(call: CompletionCall) -> Connected:
 def _built(
     client: httpx2.Client | httpx2.AsyncClient, call: CompletionCall, candidate: Candidate
 ) -> httpx2.Request:
-    """The HTTP request of one attempt: prepared (signed) now, bounded by the deadline."""
+    """The HTTP request of one attempt: prepared (signed) now, bounded by the deadline.
+
+    Built directly rather than by ``client.build_request``: the client has no base URL, no
+    cookies and no default parameters to merge, so only its headers are added here.
+    """
     assert candidate.request is not None  # a candidate without one is never tried
     request = candidate.wire.prepare(candidate.request, candidate.target)
-    return client.build_request(
+    remaining = max(call.remaining(), 0.001)
+    return httpx2.Request(
         "POST",
         request.url,
         content=request.content,
-        headers=dict(request.headers),
-        timeout=timeout(call.remaining()),
+        headers={**_HEADERS, **request.headers},
+        extensions={
+            "timeout": {
+                "connect": remaining,
+                "read": remaining,
+                "write": remaining,
+                "pool": remaining,
+            }
+        },
     )
+
+
+_HEADERS = {
+    "accept": "*/*",
+    "accept-encoding": "gzip, deflate",
+    "connection": "keep-alive",
+    "user-agent": f"clew/{__version__}",
+}
 
 
 def _body_failed(

@@ -175,9 +175,17 @@ class ToolCall(BaseModel):
             return text
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def timestamp(seconds: float) -> str:
     """Seed 002's timestamp text (``2023-07-24 18:05:17``), in UTC."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+    global _last_second
+    second = int(seconds)
+    last = _last_second  # one tuple, replaced whole: safe to share between threads
+    if last[0] != second:  # one formatting per second of calls
+        last = _last_second = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second)))
+    return last[1]
 
 
 class CompletionResponse(BaseModel):

@@ -90,11 +90,6 @@ async def _keep(client: httpx2.AsyncClient) -> AsyncGenerator[None, None]:
         await client.aclose()
 
 
-def timeout(remaining: float) -> httpx2.Timeout:
-    """An httpx2 timeout that ends by the deadline."""
-    return httpx2.Timeout(max(remaining, 0.001))
-
-
 def headers_of(request: HttpRequest) -> dict[str, str]:
     """The request headers (credentials included) as a plain dict."""
     return dict(request.headers)

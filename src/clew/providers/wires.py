@@ -34,6 +34,11 @@ def wire_for(provider: str) -> Wire:
     Raises:
         KeyError: not a gateway provider.
     """
-    module, name = _WIRES[provider]
-    wire: Wire = getattr(importlib.import_module(module), name)
+    wire = _loaded.get(provider)
+    if wire is None:
+        module, name = _WIRES[provider]
+        wire = _loaded[provider] = getattr(importlib.import_module(module), name)
     return wire
+
+
+_loaded: dict[str, Wire] = {}
