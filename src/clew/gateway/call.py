@@ -272,10 +272,18 @@ class CompletionCall:
     def _answer(self, data: bytes | None) -> Answer | None:
         if data is None:
             return None
+        answer = _decoded.get(data)  # a repeat: the same bytes, decoded once
+        if answer is not None:
+            return answer
         try:
-            return Answer.from_bytes(data)
+            answer = Answer.from_bytes(data)
         except (ValueError, KeyError, TypeError, IndexError):
             return None  # an entry of another shape: a miss
+        if answer is not None:
+            if len(_decoded) >= 256:
+                _decoded.clear()
+            _decoded[data] = answer
+        return answer
 
     def store(self, answer: Answer) -> None:
         """Keep a successful answer."""
@@ -355,6 +363,8 @@ class CompletionCall:
 
 
 _ATTEMPT_SPEC = SpanSpec("upstream")
+_decoded: dict[bytes, Answer] = {}
+"""Cached answers decoded lately (an answer is never changed once made)."""
 _specs: dict[str, SpanSpec] = {}
 
 
