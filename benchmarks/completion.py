@@ -11,7 +11,9 @@ callers) on 127.0.0.1. For each variant the same OpenAI chat request is sent:
 - ``clew miss``: ``clew.completion`` with the cache on and a prompt never seen before (so it
   looks in the cache, calls the provider, stores the answer), a span per call and one per
   attempt (exporter ``none``: the spans are made, then dropped);
-- ``clew hit``: the same request again, answered from the cache (a SQLite file);
+- ``clew cache=false``: the same without the cache (no lookup, no write);
+- ``clew hit``: the same request again, answered from the cache (a SQLite file, with its
+  in-process front);
 - ``litellm``: ``litellm.completion`` on the same request (no callbacks, no cache);
 - and the same four streamed (the text deltas read to the end).
 
@@ -120,6 +122,9 @@ def _variants(url: str, only: set[str] | None) -> dict[str, Callable[[], Any]]:
     def clew_miss() -> Any:
         return clew.completion(request(True))
 
+    def clew_uncached() -> Any:
+        return clew.completion({**request(True), "cache": False})
+
     def clew_hit() -> Any:
         reply = clew.completion(hit_request)
         assert reply.cache_hit
@@ -136,6 +141,7 @@ def _variants(url: str, only: set[str] | None) -> dict[str, Callable[[], Any]]:
     variants: dict[str, Callable[[], Any]] = {
         "raw": raw,
         "clew miss": clew_miss,
+        "clew cache=false": clew_uncached,
         "clew hit": clew_hit,
         "raw stream": raw_stream,
         "clew miss stream": clew_miss_stream,
