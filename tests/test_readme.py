@@ -36,3 +36,10 @@ def test_readme_block_runs(index: int, tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, f"README block {index} failed:\n{BLOCKS[index]}\n{result.stderr}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    commands = re.findall(r"```bash\n(.*?)\n```", README.read_text(), flags=re.DOTALL)
+    (test_command,) = [c for c in commands if "pytest" in c and "ruff check" in c]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert test_command + " || exit" in ci
