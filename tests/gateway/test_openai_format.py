@@ -164,6 +164,11 @@ def test_every_recorded_response_is_read_exactly(
     if outcome.plain:  # the fast path of to_json gives what the general path gives
         assert to_json(outcome.messages, plain=True) == to_json(outcome.messages)
     answer = Answer(provider, "requested", outcome)
+    for limit in (65536, 256):  # the memo a cached answer is served from = the general path
+        assert answer.rendered(limit) == (
+            to_json(outcome.messages, limit) if outcome.messages else None,
+            to_json(answer.content(), limit),
+        )
     text, calls = answer.text_and_calls()
     assert text == expected["text"]
     assert [(c.id, c.name, c.arguments) for c in calls] == [

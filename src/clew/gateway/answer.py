@@ -4,11 +4,12 @@ calls, the finish reason in OpenAI's words, and the provider's reading (:class:`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clew.gateway.schemas import ToolCall
 from clew.providers.engine import Outcome
 from clew.providers.usage import Usage
+from clew.tracer.serialize import to_json
 
 __all__ = ["Answer", "normalized_finish"]
 
@@ -68,6 +69,35 @@ class Answer:
     request_model: str
     outcome: Outcome
     fallback_index: int = 0
+    _rendered: dict[int, tuple[str | None, str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _parts: tuple[str, list[ToolCall], str] | None = field(default=None, compare=False, repr=False)
+
+    def parts(self) -> tuple[str, list[ToolCall], str]:
+        """The text, the tool calls and the response's ``content`` (made once)."""
+        parts = self._parts
+        if parts is None:
+            text, calls = self.text_and_calls()
+            parts = self._parts = (text, calls, self.content(text, calls))
+        return parts
+
+    def rendered(self, max_bytes: int) -> tuple[str | None, str]:
+        """The JSON of the output messages (None without any) and of the content, as
+        :func:`to_json` writes them at ``max_bytes`` (made once per limit: a cached answer is
+        served again and again)."""
+        found = self._rendered.get(max_bytes)
+        if found is None:
+            outcome = self.outcome
+            messages = (
+                to_json(outcome.messages, max_bytes, plain=outcome.plain)
+                if outcome.messages
+                else None
+            )
+            found = (messages, to_json(self.parts()[2], max_bytes))
+            if len(self._rendered) < 4:
+                self._rendered[max_bytes] = found
+        return found
 
     @property
     def model(self) -> str:

@@ -299,8 +299,7 @@ class CompletionCall:
     def finish(self, answer: Answer, cache_hit: bool = False) -> CompletionResponse:
         """End the span with the answer and make the response."""
         live = self.live
-        text, calls = answer.text_and_calls()
-        content = answer.content(text, calls)
+        _, calls, content = answer.parts()
         cost: Cost
         if live is not None and live.recording:
             candidate = self.plan.candidates[
@@ -308,7 +307,12 @@ class CompletionCall:
             ]
             if answer.fallback_index:
                 live.update_attributes(self._request_attributes(candidate))
-            cost = record_outcome(live, answer.outcome, answer.request_model, answer.provider)
+            messages_json, content_json = answer.rendered(live.max_bytes)
+            cost = record_outcome(
+                live, answer.outcome, answer.request_model, answer.provider, messages_json
+            )
+            if not live.omit_outputs:
+                live.set_attribute(a.CLEW_OUTPUT, content_json)  # what end(content) would write
             attrs: dict[str, Any] = {
                 a.CLEW_CACHE_HIT: cache_hit,
                 a.CLEW_ATTEMPTS: self.attempts,

@@ -284,19 +284,26 @@ class Call:
 
 
 def record_outcome(
-    live: LiveSpan, outcome: Outcome, request_model: str | None, provider: str
+    live: LiveSpan,
+    outcome: Outcome,
+    request_model: str | None,
+    provider: str,
+    messages_json: str | None = None,
 ) -> Cost:
     """Record what a response said on its LLM span: id, finish reasons, output messages (unless
-    outputs are omitted), model, tokens and cost. Returns the cost."""
+    outputs are omitted), model, tokens and cost. Returns the cost.
+
+    ``messages_json``: the output messages' JSON, when the caller made it already (the same
+    text :func:`to_json` gives for ``outcome.messages`` at the span's byte limit).
+    """
     if outcome.response_id:
         live.set_attribute(a.GEN_AI_RESPONSE_ID, outcome.response_id)
     if outcome.finish_reasons:
         live.set_attribute(a.GEN_AI_RESPONSE_FINISH_REASONS, tuple(outcome.finish_reasons))
     if outcome.messages and not live.omit_outputs:
-        live.set_attribute(
-            a.GEN_AI_OUTPUT_MESSAGES,
-            to_json(outcome.messages, live.max_bytes, plain=outcome.plain),
-        )
+        if messages_json is None:
+            messages_json = to_json(outcome.messages, live.max_bytes, plain=outcome.plain)
+        live.set_attribute(a.GEN_AI_OUTPUT_MESSAGES, messages_json)
     model = outcome.model or request_model
     if outcome.model:
         live.set_attribute(a.GEN_AI_RESPONSE_MODEL, outcome.model)
