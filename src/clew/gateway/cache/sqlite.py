@@ -207,14 +207,19 @@ class SqliteCache(CompletionCache):
         conn = self._acquire()
         failure: BaseException | None = None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            self._touch(conn)
-            conn.execute(_UPSERT, (ident, sealed, len(sealed), now, expires, now))
             # The exact total (kept by the triggers) is read only when this process's estimate
             # nears the bound, and every _CHECK_EVERY writes for what other processes wrote.
             self._estimate += len(sealed)
             self._writes += 1
-            if self._estimate > self.max_bytes * 0.95 or self._writes % _CHECK_EVERY == 0:
+            check = self._estimate > self.max_bytes * 0.95 or self._writes % _CHECK_EVERY == 0
+            row = (ident, sealed, len(sealed), now, expires, now)
+            if not check and not self._touched:
+                conn.execute(_UPSERT, row)  # one statement: its own transaction
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            self._touch(conn)
+            conn.execute(_UPSERT, row)
+            if check:
                 self._estimate = conn.execute(_TOTAL).fetchone()[1]
                 if self._estimate > self.max_bytes:
                     self._evict(conn, ident, now)
