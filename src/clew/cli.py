@@ -329,7 +329,46 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(["--live"] if args.live else [])
 
 
-COMMANDS: list[CommandAdder] = [_add_traces, _add_show, _add_demo, _add_deployments]
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _add_serve(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="run the completion gateway over HTTP (pip install 'clew[gateway]')",
+        description="Serve clew.completion over HTTP: the Parea completion routes, on uvicorn."
+        " Binding to anything but loopback needs gateway keys (CLEW_GATEWAY_KEYS).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (8000)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
+    parser.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError:
+        raise ClewError("clew serve needs the gateway extra: pip install 'clew[gateway]'") from None
+    if args.host not in _LOOPBACK and not load_config().gateway.key_list():
+        raise ClewError(
+            f"refusing to serve on {args.host} without gateway keys: set CLEW_GATEWAY_KEYS"
+            " (comma-separated), or bind to 127.0.0.1"
+        )
+    if args.workers < 1:
+        raise ClewError("--workers must be at least 1")
+    uvicorn.run(
+        "clew.gateway.server:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
+    return 0
+
+
+COMMANDS: list[CommandAdder] = [_add_traces, _add_show, _add_demo, _add_deployments, _add_serve]
 """The sub-commands, in the order ``clew --help`` lists them."""
 
 

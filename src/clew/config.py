@@ -118,6 +118,11 @@ class GatewayConfig(BaseModel):
     cache_url: str | None = None  # CLEW_CACHE_URL: redis://… or a SQLite path
     cache_ttl: float | None = Field(default=7 * 24 * 3600.0, gt=0)  # CLEW_CACHE_TTL, seconds
     cache_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)  # CLEW_CACHE_MAX_BYTES
+    keys: tuple[SecretStr, ...] = ()  # CLEW_GATEWAY_KEYS: the keys clew serve lets in
+
+    def key_list(self) -> list[str]:
+        """The gateway keys, in the clear (for comparing with a caller's)."""
+        return [key.get_secret_value() for key in self.keys]
 
 
 GATEWAY_PROVIDER_NAMES = (

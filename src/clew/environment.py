@@ -79,6 +79,10 @@ def _exporter_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in text.split(",") if part.strip())
 
 
+def _keys(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _milliseconds(text: str) -> float:
     return float(text) / 1000
 
@@ -210,5 +214,6 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CLEW_CACHE_URL", "gateway.cache_url", str.strip, secret=True),
     Variable("CLEW_CACHE_TTL", "gateway.cache_ttl", float),
     Variable("CLEW_CACHE_MAX_BYTES", "gateway.cache_max_bytes", int),
+    Variable("CLEW_GATEWAY_KEYS", "gateway.keys", _keys, secret=True),
 )
 """Every variable clew reads, in the order they are applied (later ones win)."""

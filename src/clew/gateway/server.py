@@ -1,0 +1,147 @@
+"""``clew serve``: the completion gateway over HTTP (FastAPI on uvicorn: ``pip install
+'clew[gateway]'``).
+
+Routes:
+
+- ``POST /api/parea/v1/completion``: a ``CompletionsSchema`` body (seed 000) → the completion
+  log (seed 002). A bad body is a 422 with FastAPI's ``HTTPValidationError``.
+- ``POST /api/parea/v1/completion/stream``: the same, as server-sent events: one
+  ``data: {"content": "<text>"}`` event per delta, then ``event: done`` with the whole
+  response; an error after the first byte arrives as an ``event: error`` with the error body,
+  then the stream ends.
+- ``GET /healthz``; OpenAPI at ``/docs``.
+
+Errors other than validation use seed 004's body ``{"error": {"code", "message", "param",
+"type"}}`` with the error's status (400, 401, 429, 502, 504).
+
+Callers authenticate with a gateway key, in ``x-user-id`` (the seed's API-key header) or
+``Authorization: Bearer``, when keys are configured (``CLEW_GATEWAY_KEYS``); the key scopes the
+cache. Each request is the library call, traced as one: under the caller's ids, else the W3C
+``traceparent`` header, else a new trace. Stateless per request: any number of workers and
+machines can serve behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from clew import __version__
+from clew.errors import AuthenticationError, CompletionError
+from clew.gateway.completion import acompletion
+from clew.gateway.schemas import Completion, CompletionResponse
+from clew.gateway.stream import astream_completion
+from clew.setup import current_config
+
+__all__ = ["create_app", "key_scope"]
+
+logger = logging.getLogger(__name__)
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def key_scope(key: str) -> str:
+    """The cache scope (and the name in logs) of a gateway key: a hash, never the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _error(exc: CompletionError) -> JSONResponse:
+    headers = {}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(max(int(exc.retry_after + 0.999), 0))
+    return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+
+
+def _sse(event: str | None, value: Any) -> bytes:
+    data = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {data}\n\n".encode()
+
+
+def create_app(keys: Sequence[str] | None = None) -> FastAPI:
+    """The gateway's ASGI app.
+
+    Args:
+        keys: the gateway keys callers must present; None reads ``CLEW_GATEWAY_KEYS`` (none
+            configured: every caller is let in, as on a developer's machine).
+    """
+    app = FastAPI(title="clew gateway", version=__version__)
+    allowed = list(keys) if keys is not None else current_config().gateway.key_list()
+
+    def authorize(request: Request) -> str:
+        """The caller's cache scope; raises AuthenticationError for a missing or wrong key."""
+        if not allowed:
+            return ""
+        given = request.headers.get("x-user-id")
+        if not given:
+            authorization = request.headers.get("authorization", "")
+            scheme, _, token = authorization.partition(" ")
+            given = token.strip() if scheme.lower() == "bearer" else ""
+        if given:
+            for key in allowed:
+                if hmac.compare_digest(given.encode(), key.encode()):
+                    return key_scope(key)
+        raise AuthenticationError(
+            "a gateway key is required: send it in x-user-id or Authorization: Bearer",
+            code="invalid_api_key",
+        )
+
+    @app.exception_handler(CompletionError)
+    async def _completion_error(request: Request, exc: CompletionError) -> JSONResponse:
+        return _error(exc)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/api/parea/v1/completion", response_model=CompletionResponse)
+    async def completion(body: Completion, request: Request) -> CompletionResponse:
+        scope = authorize(request)
+        token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
+        try:
+            return await acompletion(body, scope=scope)
+        finally:
+            otel_context.detach(token)
+
+    @app.post("/api/parea/v1/completion/stream")
+    async def completion_stream(body: Completion, request: Request) -> StreamingResponse:
+        scope = authorize(request)
+        token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
+        try:
+            stream = await astream_completion(body, scope=scope)  # errors before the first byte
+        finally:
+            otel_context.detach(token)
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                async for text in stream:
+                    yield _sse(None, {"content": text})
+                response = stream.response
+                if response is not None:
+                    yield _sse("done", response.model_dump(mode="json"))
+            except CompletionError as exc:
+                yield _sse("error", exc.to_dict())
+            finally:
+                await stream.aclose()
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For ``uvicorn --factory clew.gateway.server:app_factory`` (what ``clew serve`` runs)."""
+    return create_app()

@@ -1,0 +1,250 @@
+"""``clew serve`` as a real process on a loopback port: the Parea completion routes, keys,
+validation, errors, streaming and tracing, against the fake LLM server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from clew.testing.llm_server import FakeLLMServer
+
+KEY = "gw-test-key-1"
+PAREA = "/api/parea/v1/completion"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clew.cli", "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"clew serve exited: {process.stderr.read() if process.stderr else ''}"
+            )
+        try:
+            if httpx2.get(url + "/healthz", timeout=0.5).status_code == 200:
+                return process, url
+        except httpx2.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    process.communicate()
+    raise AssertionError("clew serve did not start")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(fake: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("gateway")
+    env = {
+        **os.environ,
+        "CLEW_GATEWAY_KEYS": f"other-key,{KEY}",
+        "CLEW_OPENAI_BASE_URL": fake.openai_base_url,
+        "CLEW_OPENAI_API_KEY": "sk-upstream",
+        "CLEW_ANTHROPIC_BASE_URL": fake.anthropic_base_url,
+        "CLEW_ANTHROPIC_API_KEY": "sk-ant-upstream",
+        "CLEW_EXPORTER": "jsonl",
+        "CLEW_JSONL": str(folder / "spans.jsonl"),
+        "CLEW_STORE": str(folder / "traces.db"),
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+    }
+    process, url = _start(env)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def _request(**extra: Any) -> dict[str, Any]:
+    return {
+        "llm_configuration": {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "{{question}}"}],
+        },
+        "llm_inputs": {"question": "Can I return shoes?"},
+        "cache": False,
+        **extra,
+    }
+
+
+def test_a_completion_answers_with_the_seed_body(gateway: str) -> None:
+    reply = httpx2.post(gateway + PAREA, json=_request(), headers={"x-user-id": KEY}, timeout=10)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    seed_002 = {
+        "inference_id",
+        "content",
+        "latency",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "cost",
+        "model",
+        "provider",
+        "cache_hit",
+        "status",
+        "error",
+        "start_timestamp",
+        "end_timestamp",
+    }
+    assert seed_002 <= set(body)
+    assert body["content"].startswith("Echo: Can I return shoes?")
+    assert body["provider"] == "openai" and body["status"] == "success"
+    assert body["total_tokens"] == body["input_tokens"] + body["output_tokens"] > 0
+    bearer = httpx2.post(
+        gateway + PAREA, json=_request(), headers={"authorization": f"Bearer {KEY}"}, timeout=10
+    )
+    assert bearer.status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-user-id": "wrong"}, {"authorization": "Bearer no"}])
+def test_no_key_or_a_wrong_one_is_401(gateway: str, headers: dict[str, str]) -> None:
+    reply = httpx2.post(gateway + PAREA, json=_request(), headers=headers, timeout=10)
+    assert reply.status_code == 401
+    assert reply.json()["error"]["type"] == "authentication_error"
+
+
+def test_a_bad_body_is_422_in_the_seed_shape(gateway: str) -> None:
+    body = _request()
+    body["log_sample_rate"] = 3
+    body["llm_configuration"]["model_params"] = {"temp": "hot"}
+    reply = httpx2.post(gateway + PAREA, json=body, headers={"x-user-id": KEY}, timeout=10)
+    assert reply.status_code == 422
+    detail = reply.json()["detail"]
+    assert isinstance(detail, list) and len(detail) == 2
+    for item in detail:
+        assert {"loc", "msg", "type"} <= set(item)
+        assert isinstance(item["loc"], list) and isinstance(item["msg"], str)
+    locations = {tuple(item["loc"]) for item in detail}
+    assert ("body", "log_sample_rate") in locations
+    assert ("body", "llm_configuration", "model_params", "temp") in locations
+
+
+def test_errors_use_the_seed_004_body(gateway: str, fake: FakeLLMServer) -> None:
+    missing = httpx2.post(
+        gateway + PAREA,
+        json={**_request(), "llm_inputs": {}},
+        headers={"x-user-id": KEY},
+        timeout=10,
+    )
+    assert missing.status_code == 400
+    error = missing.json()["error"]
+    assert set(error) == {"code", "message", "param", "type"}
+    assert error["param"] == "llm_inputs.question"
+    fake.fail_next(500, times=10)
+    failed = httpx2.post(gateway + PAREA, json=_request(), headers={"x-user-id": KEY}, timeout=30)
+    fake.reset_faults()
+    assert failed.status_code == 502 and failed.json()["error"]["type"] == "api_error"
+
+
+def _events(text: str) -> list[tuple[str | None, Any]]:
+    found = []
+    for block in text.split("\n\n"):
+        if not block.strip():
+            continue
+        name = None
+        data = None
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+        found.append((name, data))
+    return found
+
+
+def test_the_stream_route_sends_deltas_then_the_response(gateway: str) -> None:
+    with httpx2.stream(
+        "POST", gateway + PAREA + "/stream", json=_request(), headers={"x-user-id": KEY}
+    ) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        events = _events(reply.read().decode())
+    deltas = [data["content"] for name, data in events if name is None]
+    assert len(deltas) > 3
+    name, done = events[-1]
+    assert name == "done" and done["content"] == "".join(deltas)
+
+
+def test_a_stream_broken_by_the_provider_ends_with_an_error_event(
+    gateway: str, fake: FakeLLMServer
+) -> None:
+    fake.break_next_stream(after=4, mode="error")
+    with httpx2.stream(
+        "POST", gateway + PAREA + "/stream", json=_request(), headers={"x-user-id": KEY}
+    ) as reply:
+        events = _events(reply.read().decode())
+    assert any(name is None for name, _ in events)
+    name, error = events[-1]
+    assert name == "error" and error["error"]["type"] == "api_error"
+
+
+def test_requests_are_traced_under_a_traceparent_and_keys_stay_out(
+    gateway: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    canary = "canary-omitted-7781"
+    reply = httpx2.post(
+        gateway + PAREA,
+        json={**_request(), "llm_inputs": {"question": canary}, "log_omit": True},
+        headers={"x-user-id": KEY, "traceparent": traceparent},
+        timeout=10,
+    )
+    assert reply.status_code == 200
+    spans_file = next(Path(tmp_path_factory.getbasetemp()).glob("gateway*/spans.jsonl"))
+    deadline = time.monotonic() + 10
+    records: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        text = spans_file.read_text() if spans_file.exists() else ""
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        if any(r["root_trace_id"].replace("-", "") == trace_id for r in records):
+            break
+        time.sleep(0.1)
+    ours = [r for r in records if r["root_trace_id"].replace("-", "") == trace_id]
+    assert {r["name"] for r in ours} == {"llm-openai", "upstream"}
+    text = spans_file.read_text()
+    assert canary not in text
+    assert KEY not in text and "sk-upstream" not in text
+
+
+def test_serving_beyond_loopback_without_keys_refuses_to_start() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CLEW_GATEWAY_KEYS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "clew.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "CLEW_GATEWAY_KEYS" in result.stderr
