@@ -248,3 +248,116 @@ def test_serving_beyond_loopback_without_keys_refuses_to_start() -> None:
     )
     assert result.returncode == 1
     assert "CLEW_GATEWAY_KEYS" in result.stderr
+
+
+# -- the OpenAI chat API, through the official openai SDK ------------------------------------
+@pytest.fixture
+def client(gateway: str) -> Iterator[Any]:
+    import openai
+
+    with openai.OpenAI(base_url=gateway + "/v1", api_key=KEY, max_retries=0) as sdk:
+        yield sdk
+
+
+def test_the_openai_sdk_gets_a_chat_completion(client: Any) -> None:
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Can I return shoes?"}],
+        max_tokens=100,
+        temperature=0,
+    )
+    assert reply.choices[0].message.content.startswith("Echo: Can I return shoes?")
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    extra = reply.model_extra or {}
+    assert extra["provider"] == "openai" and extra["cost"] > 0
+    assert reply.choices[0].model_extra["native_finish_reason"] == "stop"
+
+
+def test_a_provider_prefix_routes_and_models_fall_back(client: Any, fake: FakeLLMServer) -> None:
+    reply = client.chat.completions.create(
+        model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.model_extra["provider"] == "anthropic"
+    assert reply.choices[0].model_extra["native_finish_reason"] == "end_turn"
+    fake.fail_next(500, times=3)
+    served = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"models": ["anthropic/claude-sonnet-4-5"]},
+    )
+    assert served.model_extra["provider"] == "anthropic"
+
+
+def test_tool_calls_come_back_in_the_openai_shape(client: Any) -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "weather in Paris"}],
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    (call,) = reply.choices[0].message.tool_calls
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments)
+    assert reply.choices[0].finish_reason == "tool_calls"
+
+
+def test_the_openai_sdk_streams(client: Any) -> None:
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Tell me about streams"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("Echo: Tell me about streams")
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert finishes == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_errors_are_the_sdks_own_exception_types(gateway: str, client: Any) -> None:
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], n=2
+        )
+    assert bad.value.status_code == 400 and "n" in str(bad.value)
+    with pytest.raises(openai.BadRequestError, match="logit_bias"):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], logit_bias={"1": 1}
+        )
+    with (
+        openai.OpenAI(base_url=gateway + "/v1", api_key="wrong", max_retries=0) as other,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        other.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
+
+
+def test_an_error_midway_through_a_stream_reaches_the_sdk(client: Any, fake: FakeLLMServer) -> None:
+    import openai
+
+    fake.break_next_stream(after=5, mode="error")
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Tell me"}], stream=True
+    )
+    received = []
+    with pytest.raises(openai.APIError):
+        for chunk in stream:
+            if chunk.choices:
+                received.append(chunk.choices[0].delta.content or "")
+    assert "".join(received)

@@ -9,6 +9,10 @@ Routes:
   ``data: {"content": "<text>"}`` event per delta, then ``event: done`` with the whole
   response; an error after the first byte arrives as an ``event: error`` with the error body,
   then the stream ends.
+- ``POST /v1/chat/completions``: the OpenAI chat API (the official ``openai`` SDK works with
+  ``base_url=".../v1"``), streaming and not, with seed 004's ``provider``, ``models`` and
+  ``native_finish_reason``; ``model`` may be ``provider/model``. Bad bodies are 400s in the
+  error body below, as on OpenAI's API.
 - ``GET /healthz``; OpenAPI at ``/docs``.
 
 Errors other than validation use seed 004's body ``{"error": {"code", "message", "param",
@@ -36,7 +40,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from clew import __version__
-from clew.errors import AuthenticationError, CompletionError
+from clew.errors import AuthenticationError, CompletionError, InvalidRequestError
+from clew.gateway import openai_api
 from clew.gateway.completion import acompletion
 from clew.gateway.schemas import Completion, CompletionResponse
 from clew.gateway.stream import astream_completion
@@ -135,6 +140,52 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
 
         return StreamingResponse(
             events(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Any:
+        scope = authorize(request)
+        try:
+            raw = await request.json()
+        except ValueError:
+            raise InvalidRequestError("the body is not JSON") from None
+        chat = openai_api.parse(raw)
+        completion = openai_api.to_completion(chat)
+        token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
+        try:
+            if not chat.stream:
+                return openai_api.chat_response(await acompletion(completion, scope=scope))
+            stream = await astream_completion(completion, scope=scope)
+        finally:
+            otel_context.detach(token)
+        include_usage = bool((chat.stream_options or {}).get("include_usage"))
+        chunk_id = f"chatcmpl-{stream.trace_id}"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                yield _sse(None, openai_api.chat_chunk(chunk_id, chat.model, {"role": "assistant"}))
+                async for text in stream:
+                    yield _sse(None, openai_api.chat_chunk(chunk_id, chat.model, {"content": text}))
+                response = stream.response
+                if response is not None:
+                    yield _sse(
+                        None, openai_api.chat_chunk(chunk_id, response.model, None, response)
+                    )
+                    if include_usage:
+                        usage = openai_api.chat_chunk(
+                            chunk_id, response.model, None, None, response
+                        )
+                        yield _sse(None, usage)
+            except CompletionError as exc:
+                yield _sse(None, exc.to_dict())  # what OpenAI sends for an error mid-stream
+            finally:
+                await stream.aclose()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(
+            chunks(),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
