@@ -42,6 +42,7 @@ CLEW_COST_SAVED: Final = "clew.cost_saved"  # USD a cache hit saved
 CLEW_ATTEMPTS: Final = "clew.attempts"  # upstream requests made (0 for a cache hit)
 CLEW_ATTEMPT: Final = "clew.attempt"  # on an attempt span: its number, from 1
 CLEW_FALLBACK_INDEX: Final = "clew.fallback_index"  # which model served: 0 = the requested one
+CLEW_GATEWAY_KEY: Final = "clew.gateway.key"  # the name of the gateway key a request came with
 URL_FULL: Final = "url.full"  # an attempt's URL (never with a key in it)
 HTTP_REQUEST_METHOD: Final = "http.request.method"
 

@@ -215,5 +215,6 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CLEW_CACHE_TTL", "gateway.cache_ttl", float),
     Variable("CLEW_CACHE_MAX_BYTES", "gateway.cache_max_bytes", int),
     Variable("CLEW_GATEWAY_KEYS", "gateway.keys", _keys, secret=True),
+    Variable("CLEW_GATEWAY_MAX_BODY_BYTES", "gateway.max_body_bytes", int),
 )
 """Every variable clew reads, in the order they are applied (later ones win)."""

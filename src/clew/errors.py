@@ -172,6 +172,12 @@ class CompletionTimeoutError(CompletionError, TimeoutError):
     type = "timeout_error"
 
 
+class BodyTooLarge(BaseException):
+    """Inside ``clew serve``'s body limit: a request body passed the limit while it arrived.
+    A BaseException, so that the framework's own handlers (which turn an ``Exception`` met while
+    reading a body into a 400) let it reach the limit, which answers 413."""
+
+
 class AmbiguousIdError(LookupError):
     """Inside the store: an id prefix matches several traces; ``args[0]`` lists some of them.
     The store turns it into a :class:`StoreError` for the user."""

@@ -74,6 +74,7 @@ def gateway(fake: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> It
         "CLEW_JSONL": str(folder / "spans.jsonl"),
         "CLEW_STORE": str(folder / "traces.db"),
         "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "CLEW_GATEWAY_MAX_BODY_BYTES": "65536",
     }
     process, url = _start(env)
     try:
@@ -232,6 +233,10 @@ def test_requests_are_traced_under_a_traceparent_and_keys_stay_out(
         time.sleep(0.1)
     ours = [r for r in records if r["root_trace_id"].replace("-", "") == trace_id]
     assert {r["name"] for r in ours} == {"llm-openai", "upstream"}
+    (llm,) = [r for r in ours if r["name"] == "llm-openai"]
+    from clew.gateway.server import key_scope
+
+    assert llm["attributes"]["clew.gateway.key"] == key_scope(KEY)  # its name, not the key
     text = spans_file.read_text()
     assert canary not in text
     assert KEY not in text and "sk-upstream" not in text
@@ -361,3 +366,21 @@ def test_an_error_midway_through_a_stream_reaches_the_sdk(client: Any, fake: Fak
             if chunk.choices:
                 received.append(chunk.choices[0].delta.content or "")
     assert "".join(received)
+
+
+def test_a_body_over_the_limit_is_413(gateway: str) -> None:
+    big = _request()
+    big["metadata"] = {"blob": "x" * 70_000}
+    reply = httpx2.post(gateway + PAREA, json=big, headers={"x-user-id": KEY}, timeout=10)
+    assert reply.status_code == 413
+    assert reply.json()["error"]["code"] == "request_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no content-length: counted as it arrives
+        yield json.dumps(big).encode()
+
+    chunked = httpx2.post(
+        gateway + PAREA,
+        content=chunks(),
+        headers={"x-user-id": KEY, "content-type": "application/json"},
+    )
+    assert chunked.status_code == 413

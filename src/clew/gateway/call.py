@@ -143,6 +143,8 @@ class CompletionCall:
             attrs[a.CLEW_EVAL_METRIC_IDS] = tuple(request.eval_metric_ids)
         if plan.deployment_version is not None:
             attrs[a.CLEW_DEPLOYMENT_VERSION] = plan.deployment_version
+        if plan.extra:
+            attrs.update(plan.extra)
         return attrs
 
     @property

@@ -71,9 +71,16 @@ def completion_cache(config: Config) -> MemoryFront:
 
 
 def start(
-    request: Completion | Mapping[str, Any], *, stream: bool, scope: str = ""
+    request: Completion | Mapping[str, Any],
+    *,
+    stream: bool,
+    scope: str = "",
+    attributes: Mapping[str, Any] | None = None,
 ) -> CompletionCall:
     """Validate and plan a completion and open its span.
+
+    Args:
+        attributes: more attributes for the completion's span (the gateway's key name).
 
     Raises:
         CompletionError: the request cannot be served (nothing was sent).
@@ -81,11 +88,18 @@ def start(
     validated = validate(request)
     config = current_config()
     planned = plan(validated, config, stream=stream, scope=scope)
+    if attributes:
+        planned.extra.update(attributes)
     cache = completion_cache(config) if validated.cache else None
     return CompletionCall(planned, config, cache)
 
 
-def completion(request: Completion | Mapping[str, Any], *, scope: str = "") -> CompletionResponse:
+def completion(
+    request: Completion | Mapping[str, Any],
+    *,
+    scope: str = "",
+    attributes: Mapping[str, Any] | None = None,
+) -> CompletionResponse:
     """Complete a prompt with any of the twelve providers.
 
     Args:
@@ -110,7 +124,7 @@ def completion(request: Completion | Mapping[str, Any], *, scope: str = "") -> C
         ...     "messages": [{"role": "user", "content": "Say hi"}]}})
         >>> reply.content, reply.cost  # doctest: +SKIP
     """
-    call = start(request, stream=False, scope=scope)
+    call = start(request, stream=False, scope=scope, attributes=attributes)
     try:
         hit = call.cached()
         if hit is not None:
@@ -124,10 +138,13 @@ def completion(request: Completion | Mapping[str, Any], *, scope: str = "") -> C
 
 
 async def acompletion(
-    request: Completion | Mapping[str, Any], *, scope: str = ""
+    request: Completion | Mapping[str, Any],
+    *,
+    scope: str = "",
+    attributes: Mapping[str, Any] | None = None,
 ) -> CompletionResponse:
     """:func:`completion`, for ``await``."""
-    call = start(request, stream=False, scope=scope)
+    call = start(request, stream=False, scope=scope, attributes=attributes)
     try:
         hit = await call.acached()
         if hit is not None:

@@ -15,7 +15,8 @@ Routes:
   error body below, as on OpenAI's API.
 - ``GET /healthz``; OpenAPI at ``/docs``.
 
-Errors other than validation use seed 004's body ``{"error": {"code", "message", "param",
+Request bodies over ``CLEW_GATEWAY_MAX_BODY_BYTES`` (4 MiB) are refused with a 413. Errors
+other than validation use seed 004's body ``{"error": {"code", "message", "param",
 "type"}}`` with the error's status (400, 401, 429, 502, 504).
 
 Callers authenticate with a gateway key, in ``x-user-id`` (the seed's API-key header) or
@@ -40,7 +41,13 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from clew import __version__
-from clew.errors import AuthenticationError, CompletionError, InvalidRequestError
+from clew import attributes as a
+from clew.errors import (
+    AuthenticationError,
+    BodyTooLarge,
+    CompletionError,
+    InvalidRequestError,
+)
 from clew.gateway import openai_api
 from clew.gateway.completion import acompletion
 from clew.gateway.schemas import Completion, CompletionResponse
@@ -72,6 +79,66 @@ def _sse(event: str | None, value: Any) -> bytes:
     return f"{head}data: {data}\n\n".encode()
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is a 413, whether it says its length
+    or arrives in chunks."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send)
+                return
+        received = 0
+        started = False
+
+        async def counted() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge
+            return message
+
+        async def watched(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        error = CompletionError(
+            f"the request body is over {self.limit} bytes (CLEW_GATEWAY_MAX_BODY_BYTES)",
+            code="request_too_large",
+            status_code=413,
+        )
+        body = json.dumps(error.to_dict()).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _key_attribute(scope: str) -> dict[str, str]:
+    return {a.CLEW_GATEWAY_KEY: scope} if scope else {}
+
+
 def create_app(keys: Sequence[str] | None = None) -> FastAPI:
     """The gateway's ASGI app.
 
@@ -80,7 +147,9 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
             configured: every caller is let in, as on a developer's machine).
     """
     app = FastAPI(title="clew gateway", version=__version__)
-    allowed = list(keys) if keys is not None else current_config().gateway.key_list()
+    settings = current_config().gateway
+    allowed = list(keys) if keys is not None else settings.key_list()
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     def authorize(request: Request) -> str:
         """The caller's cache scope; raises AuthenticationError for a missing or wrong key."""
@@ -113,7 +182,7 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
         scope = authorize(request)
         token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
         try:
-            return await acompletion(body, scope=scope)
+            return await acompletion(body, scope=scope, attributes=_key_attribute(scope))
         finally:
             otel_context.detach(token)
 
@@ -122,7 +191,8 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
         scope = authorize(request)
         token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
         try:
-            stream = await astream_completion(body, scope=scope)  # errors before the first byte
+            # errors before the first byte are raised here, as a JSON error response
+            stream = await astream_completion(body, scope=scope, attributes=_key_attribute(scope))
         finally:
             otel_context.detach(token)
 
@@ -155,9 +225,11 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
         completion = openai_api.to_completion(chat)
         token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
         try:
+            attributes = _key_attribute(scope)
             if not chat.stream:
-                return openai_api.chat_response(await acompletion(completion, scope=scope))
-            stream = await astream_completion(completion, scope=scope)
+                reply = await acompletion(completion, scope=scope, attributes=attributes)
+                return openai_api.chat_response(reply)
+            stream = await astream_completion(completion, scope=scope, attributes=attributes)
         finally:
             otel_context.detach(token)
         include_usage = bool((chat.stream_options or {}).get("include_usage"))

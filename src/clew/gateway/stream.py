@@ -294,7 +294,10 @@ class AsyncCompletionStream(_Stream):
 
 
 def stream_completion(
-    request: Completion | Mapping[str, Any], *, scope: str = ""
+    request: Completion | Mapping[str, Any],
+    *,
+    scope: str = "",
+    attributes: Mapping[str, Any] | None = None,
 ) -> CompletionStream:
     """Stream a completion: iterate the result for text; its ``.response`` is the full
     response once the stream is exhausted.
@@ -310,7 +313,7 @@ def stream_completion(
         ...     for text in stream:
         ...         print(text, end="")
     """
-    call = start(request, stream=True, scope=scope)
+    call = start(request, stream=True, scope=scope, attributes=attributes)
     try:
         hit = call.cached()
         if hit is not None:
@@ -322,10 +325,13 @@ def stream_completion(
 
 
 async def astream_completion(
-    request: Completion | Mapping[str, Any], *, scope: str = ""
+    request: Completion | Mapping[str, Any],
+    *,
+    scope: str = "",
+    attributes: Mapping[str, Any] | None = None,
 ) -> AsyncCompletionStream:
     """:func:`stream_completion`, for ``async for`` (``await`` it first)."""
-    call = start(request, stream=True, scope=scope)
+    call = start(request, stream=True, scope=scope, attributes=attributes)
     try:
         hit = await call.acached()
         if hit is not None:
