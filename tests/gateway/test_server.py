@@ -384,3 +384,45 @@ def test_a_body_over_the_limit_is_413(gateway: str) -> None:
         headers={"x-user-id": KEY, "content-type": "application/json"},
     )
     assert chunked.status_code == 413
+
+
+# -- legacy text completions ----------------------------------------------------------------
+def test_the_openai_sdk_gets_legacy_completions(client: Any) -> None:
+    reply = client.completions.create(model="gpt-4o-mini", prompt="Say this is a test")
+    assert reply.object == "text_completion"
+    assert reply.choices[0].text.startswith("Echo: Say this is a test")
+    assert reply.choices[0].finish_reason == "stop"
+    several = client.completions.create(
+        model="anthropic/claude-sonnet-4-5", prompt=["first prompt", "second prompt"]
+    )
+    assert [c.index for c in several.choices] == [0, 1]
+    assert several.choices[1].text.startswith("Echo: second prompt")
+    assert (
+        several.usage.total_tokens == several.usage.prompt_tokens + several.usage.completion_tokens
+    )
+    stream = client.completions.create(model="gpt-4o-mini", prompt="Stream this", stream=True)
+    chunks = list(stream)
+    assert "".join(c.choices[0].text for c in chunks).startswith("Echo: Stream this")
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"prompt": [1, 2, 3]}, "prompt"),
+        ({"suffix": "end"}, "suffix"),
+        ({"echo": True}, "echo"),
+        ({"logprobs": 2}, "logprobs"),
+        ({"best_of": 3}, "best_of"),
+        ({"response_format": {"type": "grammar", "grammar": "root ::= x"}}, "response_format"),
+    ],
+)
+def test_what_a_chat_model_cannot_do_is_a_400_naming_it(
+    gateway: str, extra: dict[str, Any], param: str
+) -> None:
+    body = {"model": "gpt-4o-mini", "prompt": "hi", **extra}
+    reply = httpx2.post(
+        gateway + "/v1/completions", json=body, headers={"x-user-id": KEY}, timeout=10
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == param

@@ -18,7 +18,17 @@ from clew.errors import InvalidRequestError
 from clew.gateway.schemas import Completion, CompletionResponse
 from clew.providers.wires import GATEWAY_PROVIDERS
 
-__all__ = ["ChatRequest", "chat_chunk", "chat_response", "to_completion"]
+__all__ = [
+    "ChatRequest",
+    "TextRequest",
+    "chat_chunk",
+    "chat_response",
+    "text_chunk",
+    "text_completion",
+    "text_prompts",
+    "text_response",
+    "to_completion",
+]
 
 _PROVIDERS = frozenset(GATEWAY_PROVIDERS)
 
@@ -233,4 +243,149 @@ def chat_chunk(
         ]
         return chunk
     chunk["choices"] = [{"index": 0, "delta": delta or {}, "finish_reason": None}]
+    return chunk
+
+
+# -- legacy text completions (seeds 003 and 004) ------------------------------------------------
+class TextRequest(BaseModel):
+    """The body of ``POST /v1/completions`` that the gateway understands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    models: list[str] | None = None
+    prompt: str | list[str] | list[int] | list[list[int]]
+    best_of: int | None = None
+    echo: bool | None = None
+    logprobs: int | None = None
+    suffix: str | None = None
+    n: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    response_format: dict[str, Any] | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+    cache: bool = False
+
+
+def parse_text(body: Any) -> TextRequest:
+    """A legacy completion request, or a 400 naming the field."""
+    try:
+        return TextRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or None
+        message = f"{where}: {first['msg']}" if where else str(first["msg"])
+        if first["type"] == "extra_forbidden":
+            message = f"the gateway does not support the parameter {where!r}"
+        raise InvalidRequestError(message, param=where) from None
+
+
+def text_prompts(request: TextRequest) -> list[str]:
+    """The prompts (one completion each), or a 400 for what the gateway cannot carry: it
+    serves a prompt as one user message to a chat model, so token prompts, ``suffix``,
+    ``echo``, ``logprobs`` and ``best_of`` are refused, naming the parameter."""
+    for name in ("suffix", "echo", "logprobs"):
+        if getattr(request, name) not in (None, False):
+            raise InvalidRequestError(
+                f"{name} is not supported: the gateway serves prompts through chat models",
+                param=name,
+            )
+    if request.best_of not in (None, 1):
+        raise InvalidRequestError("best_of must be 1", param="best_of")
+    if request.n not in (None, 1):
+        raise InvalidRequestError(
+            "the gateway answers one choice per prompt: n must be 1", param="n"
+        )
+    if request.response_format and request.response_format.get("type") in ("grammar", "python"):
+        raise InvalidRequestError(
+            f"response_format {request.response_format.get('type')!r} is not supported by the"
+            " gateway's providers",
+            param="response_format",
+        )
+    prompt = request.prompt
+    if isinstance(prompt, str):
+        return [prompt]
+    if all(isinstance(p, str) for p in prompt):
+        return [str(p) for p in prompt]
+    raise InvalidRequestError(
+        "token prompts are not supported: send the prompt as text", param="prompt"
+    )
+
+
+def text_completion(request: TextRequest, prompt: str) -> Completion:
+    """The library request for one prompt of a legacy completion."""
+    chat = ChatRequest(
+        model=request.model,
+        models=request.models,
+        messages=[{"role": "user", "content": prompt}],
+        temperature=request.temperature,
+        top_p=request.top_p,
+        max_tokens=request.max_tokens,
+        frequency_penalty=request.frequency_penalty,
+        presence_penalty=request.presence_penalty,
+        response_format=request.response_format,
+        user=request.user,
+        metadata=request.metadata,
+        cache=request.cache,
+    )
+    return to_completion(chat)
+
+
+def text_response(responses: list[CompletionResponse]) -> dict[str, Any]:
+    """A ``text_completion`` object (seed 004's ``CompletionResponse``), a choice per prompt."""
+    first = responses[0]
+    return {
+        "id": f"cmpl-{first.inference_id}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": first.model,
+        "provider": first.provider,
+        "choices": [
+            {
+                "text": response.content,
+                "index": index,
+                "logprobs": None,
+                "finish_reason": response.finish_reason or "stop",
+                "native_finish_reason": response.native_finish_reason,
+            }
+            for index, response in enumerate(responses)
+        ],
+        "usage": {
+            "prompt_tokens": sum(r.input_tokens for r in responses),
+            "completion_tokens": sum(r.output_tokens for r in responses),
+            "total_tokens": sum(r.total_tokens for r in responses),
+        },
+        "cost": None
+        if any(r.cost is None for r in responses)
+        else sum(r.cost or 0 for r in responses),
+    }
+
+
+def text_chunk(
+    chunk_id: str, model: str, text: str | None, finish: CompletionResponse | None = None
+) -> dict[str, Any]:
+    """One streamed ``text_completion`` chunk (the last one has the finish reason and usage)."""
+    chunk: dict[str, Any] = {
+        "id": chunk_id,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "text": text or "",
+                "index": 0,
+                "logprobs": None,
+                "finish_reason": (finish.finish_reason or "stop") if finish else None,
+            }
+        ],
+    }
+    if finish is not None:
+        chunk["provider"] = finish.provider
+        chunk["usage"] = _usage(finish)
     return chunk

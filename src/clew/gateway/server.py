@@ -13,6 +13,10 @@ Routes:
   ``base_url=".../v1"``), streaming and not, with seed 004's ``provider``, ``models`` and
   ``native_finish_reason``; ``model`` may be ``provider/model``. Bad bodies are 400s in the
   error body below, as on OpenAI's API.
+- ``POST /v1/completions``: legacy text completions (seeds 003, 004), a prompt served as one user
+  message to the chat model; a list of prompts gives a choice each. What that cannot carry
+  (token prompts, ``suffix``, ``echo``, ``logprobs``, ``best_of``, grammar / python formats)
+  is a 400 naming the parameter.
 - ``GET /healthz``; OpenAPI at ``/docs``.
 
 Request bodies over ``CLEW_GATEWAY_MAX_BODY_BYTES`` (4 MiB) are refused with a 413. Errors
@@ -28,6 +32,7 @@ machines can serve behind a load balancer.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -252,6 +257,49 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
                         yield _sse(None, usage)
             except CompletionError as exc:
                 yield _sse(None, exc.to_dict())  # what OpenAI sends for an error mid-stream
+            finally:
+                await stream.aclose()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(
+            chunks(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Any:
+        scope = authorize(request)
+        try:
+            raw = await request.json()
+        except ValueError:
+            raise InvalidRequestError("the body is not JSON") from None
+        text = openai_api.parse_text(raw)
+        requests = [openai_api.text_completion(text, p) for p in openai_api.text_prompts(text)]
+        attributes = _key_attribute(scope)
+        token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
+        try:
+            if not text.stream:
+                replies = await asyncio.gather(
+                    *(acompletion(r, scope=scope, attributes=attributes) for r in requests)
+                )
+                return openai_api.text_response(list(replies))
+            if len(requests) != 1:
+                raise InvalidRequestError("a stream takes one prompt", param="prompt")
+            stream = await astream_completion(requests[0], scope=scope, attributes=attributes)
+        finally:
+            otel_context.detach(token)
+        chunk_id = f"cmpl-{stream.trace_id}"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for piece in stream:
+                    yield _sse(None, openai_api.text_chunk(chunk_id, text.model, piece))
+                done = stream.response
+                if done is not None:
+                    yield _sse(None, openai_api.text_chunk(chunk_id, done.model, None, done))
+            except CompletionError as exc:
+                yield _sse(None, exc.to_dict())
             finally:
                 await stream.aclose()
             yield b"data: [DONE]\n\n"

@@ -213,9 +213,8 @@ class SqliteCache(CompletionCache):
             self._writes += 1
             check = self._estimate > self.max_bytes * 0.95 or self._writes % _CHECK_EVERY == 0
             row = (ident, sealed, len(sealed), now, expires, now)
-            if not check and not self._touched:
-                conn.execute(_UPSERT, row)  # one statement: its own transaction
-                return
+            # BEGIN IMMEDIATE even for one statement: an autocommit upsert starts as a read and
+            # can fail at once (SQLITE_BUSY) when another writer moved on meanwhile.
             conn.execute("BEGIN IMMEDIATE")
             self._touch(conn)
             conn.execute(_UPSERT, row)
