@@ -120,6 +120,7 @@ class GatewayConfig(BaseModel):
     cache_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)  # CLEW_CACHE_MAX_BYTES
     keys: tuple[SecretStr, ...] = ()  # CLEW_GATEWAY_KEYS: the keys clew serve lets in
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # CLEW_GATEWAY_MAX_BODY_BYTES
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: several workers' metrics
 
     def key_list(self) -> list[str]:
         """The gateway keys, in the clear (for comparing with a caller's)."""

@@ -216,5 +216,6 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CLEW_CACHE_MAX_BYTES", "gateway.cache_max_bytes", int),
     Variable("CLEW_GATEWAY_KEYS", "gateway.keys", _keys, secret=True),
     Variable("CLEW_GATEWAY_MAX_BODY_BYTES", "gateway.max_body_bytes", int),
+    Variable("PROMETHEUS_MULTIPROC_DIR", "gateway.metrics_dir", str.strip),
 )
 """Every variable clew reads, in the order they are applied (later ones win)."""

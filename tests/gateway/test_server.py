@@ -426,3 +426,33 @@ def test_what_a_chat_model_cannot_do_is_a_400_naming_it(
     )
     assert reply.status_code == 400
     assert reply.json()["error"]["param"] == param
+
+
+def test_metrics_count_requests_tokens_and_errors(gateway: str, client: Any) -> None:
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "m"}])
+    httpx2.post(gateway + PAREA, json=_request(), headers={"x-user-id": "wrong"}, timeout=10)
+    assert httpx2.get(gateway + "/metrics", timeout=10).status_code == 401  # keys guard it too
+    text = httpx2.get(gateway + "/metrics", headers={"x-user-id": KEY}, timeout=10).text
+    from clew.gateway.server import key_scope
+
+    ok = [
+        line
+        for line in text.splitlines()
+        if line.startswith("clew_gateway_requests_total{")
+        and 'route="/v1/chat/completions"' in line
+        and 'status="200"' in line
+        and f'key="{key_scope(KEY)}"' in line
+    ]
+    assert ok and float(ok[0].rsplit(" ", 1)[1]) >= 1
+    assert any(
+        line.startswith("clew_gateway_errors_total{") and 'code="invalid_api_key"' in line
+        for line in text.splitlines()
+    )
+    tokens = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("clew_gateway_tokens_total{") and 'kind="output"' in line
+    ]
+    assert sum(tokens) > 0
+    assert "clew_gateway_request_seconds_bucket" in text
+    assert KEY not in text

@@ -17,7 +17,9 @@ Routes:
   message to the chat model; a list of prompts gives a choice each. What that cannot carry
   (token prompts, ``suffix``, ``echo``, ``logprobs``, ``best_of``, grammar / python formats)
   is a 400 naming the parameter.
-- ``GET /healthz``; OpenAPI at ``/docs``.
+- ``GET /metrics`` (Prometheus: requests by status, errors by code, latency, tokens, cost, cache
+  hits, by route, provider, model and key; see :mod:`clew.gateway.metrics`), ``GET /healthz``;
+  OpenAPI at ``/docs``.
 
 Request bodies over ``CLEW_GATEWAY_MAX_BODY_BYTES`` (4 MiB) are refused with a 413. Errors
 other than validation use seed 004's body ``{"error": {"code", "message", "param",
@@ -37,11 +39,12 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from opentelemetry import context as otel_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -55,6 +58,7 @@ from clew.errors import (
 )
 from clew.gateway import openai_api
 from clew.gateway.completion import acompletion
+from clew.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from clew.gateway.schemas import Completion, CompletionResponse
 from clew.gateway.stream import astream_completion
 from clew.setup import current_config
@@ -155,9 +159,13 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
     settings = current_config().gateway
     allowed = list(keys) if keys is not None else settings.key_list()
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    metrics = GatewayMetrics(settings.metrics_dir)
 
     def authorize(request: Request) -> str:
-        """The caller's cache scope; raises AuthenticationError for a missing or wrong key."""
+        """The caller's cache scope; raises AuthenticationError for a missing or wrong key.
+        Also starts the request's clock for the metrics."""
+        request.state.started = time.perf_counter()
+        request.state.scope = ""
         if not allowed:
             return ""
         given = request.headers.get("x-user-id")
@@ -168,28 +176,42 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
         if given:
             for key in allowed:
                 if hmac.compare_digest(given.encode(), key.encode()):
-                    return key_scope(key)
+                    request.state.scope = key_scope(key)
+                    return str(request.state.scope)
         raise AuthenticationError(
             "a gateway key is required: send it in x-user-id or Authorization: Bearer",
             code="invalid_api_key",
         )
 
+    def elapsed(request: Request) -> float:
+        started = getattr(request.state, "started", None)
+        return 0.0 if started is None else time.perf_counter() - started
+
     @app.exception_handler(CompletionError)
     async def _completion_error(request: Request, exc: CompletionError) -> JSONResponse:
+        scope = getattr(request.state, "scope", "")
+        metrics.failed(request.url.path, scope, elapsed(request), exc)
         return _error(exc)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    @app.get("/metrics")
+    async def prometheus(request: Request) -> Response:
+        authorize(request)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
     @app.post("/api/parea/v1/completion", response_model=CompletionResponse)
     async def completion(body: Completion, request: Request) -> CompletionResponse:
         scope = authorize(request)
         token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
         try:
-            return await acompletion(body, scope=scope, attributes=_key_attribute(scope))
+            reply = await acompletion(body, scope=scope, attributes=_key_attribute(scope))
         finally:
             otel_context.detach(token)
+        metrics.answered(request.url.path, scope, elapsed(request), reply)
+        return reply
 
     @app.post("/api/parea/v1/completion/stream")
     async def completion_stream(body: Completion, request: Request) -> StreamingResponse:
@@ -207,8 +229,10 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
                     yield _sse(None, {"content": text})
                 response = stream.response
                 if response is not None:
+                    metrics.answered(request.url.path, scope, elapsed(request), response)
                     yield _sse("done", response.model_dump(mode="json"))
             except CompletionError as exc:
+                metrics.failed(request.url.path, scope, elapsed(request), exc)
                 yield _sse("error", exc.to_dict())
             finally:
                 await stream.aclose()
@@ -233,6 +257,7 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
             attributes = _key_attribute(scope)
             if not chat.stream:
                 reply = await acompletion(completion, scope=scope, attributes=attributes)
+                metrics.answered(request.url.path, scope, elapsed(request), reply)
                 return openai_api.chat_response(reply)
             stream = await astream_completion(completion, scope=scope, attributes=attributes)
         finally:
@@ -247,6 +272,7 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
                     yield _sse(None, openai_api.chat_chunk(chunk_id, chat.model, {"content": text}))
                 response = stream.response
                 if response is not None:
+                    metrics.answered(request.url.path, scope, elapsed(request), response)
                     yield _sse(
                         None, openai_api.chat_chunk(chunk_id, response.model, None, response)
                     )
@@ -256,6 +282,7 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
                         )
                         yield _sse(None, usage)
             except CompletionError as exc:
+                metrics.failed(request.url.path, scope, elapsed(request), exc)
                 yield _sse(None, exc.to_dict())  # what OpenAI sends for an error mid-stream
             finally:
                 await stream.aclose()
@@ -283,6 +310,8 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
                 replies = await asyncio.gather(
                     *(acompletion(r, scope=scope, attributes=attributes) for r in requests)
                 )
+                for reply in replies:
+                    metrics.answered(request.url.path, scope, elapsed(request), reply)
                 return openai_api.text_response(list(replies))
             if len(requests) != 1:
                 raise InvalidRequestError("a stream takes one prompt", param="prompt")
@@ -297,8 +326,10 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
                     yield _sse(None, openai_api.text_chunk(chunk_id, text.model, piece))
                 done = stream.response
                 if done is not None:
+                    metrics.answered(request.url.path, scope, elapsed(request), done)
                     yield _sse(None, openai_api.text_chunk(chunk_id, done.model, None, done))
             except CompletionError as exc:
+                metrics.failed(request.url.path, scope, elapsed(request), exc)
                 yield _sse(None, exc.to_dict())
             finally:
                 await stream.aclose()
