@@ -65,7 +65,6 @@ class Plan:
 
     request: Completion
     candidates: list[Candidate]
-    messages: list[dict[str, Any]]
     deployment_id: str | None = None
     deployment_version: int | None = None
     stream: bool = False
@@ -163,7 +162,7 @@ def plan(request: Completion, config: Config, *, stream: bool, scope: str = "") 
     first = candidates[0]
     if first.error is not None and len(candidates) == 1:
         raise first.error
-    return Plan(request, candidates, plain, deployment_id, version, stream, scope)
+    return Plan(request, candidates, deployment_id, version, stream, scope)
 
 
 def _plain(message: Message) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from clew.errors import (
     ProviderError,
     RateLimitError,
 )
-from clew.providers.wire import HttpRequest, Wire, loads
+from clew.providers.wire import Wire, loads
 from clew.tracer.serialize import redact_text
 
 __all__ = [
@@ -88,11 +88,6 @@ async def _keep(client: httpx2.AsyncClient) -> AsyncGenerator[None, None]:
         yield
     finally:
         await client.aclose()
-
-
-def headers_of(request: HttpRequest) -> dict[str, str]:
-    """The request headers (credentials included) as a plain dict."""
-    return dict(request.headers)
 
 
 # -- what a failure means -----------------------------------------------------------------
