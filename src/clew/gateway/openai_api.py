@@ -12,9 +12,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from clew.errors import InvalidRequestError
+from clew.gateway.request import validated
 from clew.gateway.schemas import Completion, CompletionResponse
 from clew.providers.wires import GATEWAY_PROVIDERS
 
@@ -77,15 +78,7 @@ def _split(model: str, param: str) -> tuple[str, str]:
 def parse(body: Any) -> ChatRequest:
     """The request, or an :class:`InvalidRequestError` naming the field (a 400, as on
     OpenAI's API)."""
-    try:
-        return ChatRequest.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or None
-        message = f"{where}: {first['msg']}" if where else str(first["msg"])
-        if first["type"] == "extra_forbidden":
-            message = f"the gateway does not support the parameter {where!r}"
-        raise InvalidRequestError(message, param=where) from None
+    return validated(ChatRequest, body)
 
 
 def _tool_choice(choice: str | Mapping[str, Any] | None) -> str | dict[str, str] | None:
@@ -157,12 +150,7 @@ def to_completion(request: ChatRequest) -> Completion:
         "parent_trace_id": request.parent_trace_id,
         "root_trace_id": request.root_trace_id,
     }
-    try:
-        return Completion.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise InvalidRequestError(f"{where}: {first['msg']}", param=where) from None
+    return validated(Completion, fields)
 
 
 def _message(response: CompletionResponse) -> dict[str, Any]:
@@ -275,15 +263,7 @@ class TextRequest(BaseModel):
 
 def parse_text(body: Any) -> TextRequest:
     """A legacy completion request, or a 400 naming the field."""
-    try:
-        return TextRequest.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or None
-        message = f"{where}: {first['msg']}" if where else str(first["msg"])
-        if first["type"] == "extra_forbidden":
-            message = f"the gateway does not support the parameter {where!r}"
-        raise InvalidRequestError(message, param=where) from None
+    return validated(TextRequest, body)
 
 
 def text_prompts(request: TextRequest) -> list[str]:
@@ -318,22 +298,26 @@ def text_prompts(request: TextRequest) -> list[str]:
     )
 
 
+_SHARED = {
+    "model",
+    "models",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "response_format",
+    "user",
+    "metadata",
+    "cache",
+}
+"""The fields a legacy completion shares with a chat request."""
+
+
 def text_completion(request: TextRequest, prompt: str) -> Completion:
     """The library request for one prompt of a legacy completion."""
-    chat = ChatRequest(
-        model=request.model,
-        models=request.models,
-        messages=[{"role": "user", "content": prompt}],
-        temperature=request.temperature,
-        top_p=request.top_p,
-        max_tokens=request.max_tokens,
-        frequency_penalty=request.frequency_penalty,
-        presence_penalty=request.presence_penalty,
-        response_format=request.response_format,
-        user=request.user,
-        metadata=request.metadata,
-        cache=request.cache,
-    )
+    shared = request.model_dump(include=_SHARED, exclude_none=True)
+    chat = ChatRequest(messages=[{"role": "user", "content": prompt}], **shared)
     return to_completion(chat)
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from clew.config import Config, ProviderConfig
 from clew.errors import AuthenticationError, CompletionError, InvalidRequestError
@@ -23,7 +23,7 @@ from clew.gateway.schemas import Completion, LLMInputs, Message
 from clew.providers.wire import HttpRequest, Prompt, Target, Wire
 from clew.providers.wires import GATEWAY_PROVIDERS, wire_for
 
-__all__ = ["Candidate", "Plan", "cache_material", "plan", "validate"]
+__all__ = ["Candidate", "Plan", "cache_material", "plan", "validate", "validated"]
 
 _PROVIDERS = frozenset(GATEWAY_PROVIDERS)
 # Providers that can authenticate without a key clew holds (a local proxy; Application
@@ -89,14 +89,24 @@ def validate(request: Completion | Mapping[str, Any]) -> Completion:
         raise InvalidRequestError(
             f"a completion request is a clew.Completion or a dict, not {type(request).__name__}"
         )
+    return validated(Completion, request)
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validated(model: type[Model], body: Any) -> Model:
+    """``body`` as a ``model``, or an :class:`InvalidRequestError` naming the first bad field
+    (an unknown field is named as a parameter the gateway does not support)."""
     try:
-        return Completion.model_validate(request)
+        return model.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise InvalidRequestError(
-            f"{where or 'request'}: {first['msg']}", param=where or None
-        ) from None
+        where = ".".join(str(part) for part in first["loc"]) or None
+        message = f"{where or 'request'}: {first['msg']}"
+        if first["type"] == "extra_forbidden":
+            message = f"the gateway does not support the parameter {where!r}"
+        raise InvalidRequestError(message, param=where) from None
 
 
 def plan(request: Completion, config: Config, *, stream: bool, scope: str = "") -> Plan:
