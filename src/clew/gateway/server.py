@@ -35,12 +35,13 @@ machines can serve behind a load balancer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,7 +61,7 @@ from clew.gateway import openai_api
 from clew.gateway.completion import acompletion
 from clew.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from clew.gateway.schemas import Completion, CompletionResponse
-from clew.gateway.stream import astream_completion
+from clew.gateway.stream import AsyncCompletionStream, astream_completion
 from clew.setup import current_config
 
 __all__ = ["create_app", "key_scope"]
@@ -144,6 +145,27 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_DONE = b"data: [DONE]\n\n"
+
+
+@contextlib.contextmanager
+def _traced(request: Request) -> Iterator[None]:
+    """The caller's W3C ``traceparent`` (if any) as the current context, for a completion."""
+    token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise InvalidRequestError("the body is not JSON") from None
+
+
 def _key_attribute(scope: str) -> dict[str, str]:
     return {a.CLEW_GATEWAY_KEY: scope} if scope else {}
 
@@ -202,110 +224,103 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
         authorize(request)
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    def relay(
+        request: Request,
+        scope: str,
+        stream: AsyncCompletionStream,
+        piece: Callable[[str], dict[str, Any]],
+        done: Callable[[CompletionResponse], list[bytes]],
+        error_event: str | None,
+        first: bytes = b"",
+        end: bytes = b"",
+    ) -> StreamingResponse:
+        """Relay ``stream`` as server-sent events: ``first``, a ``piece`` per delta, what
+        ``done`` makes of the response, then ``end``; an error midway is one event named
+        ``error_event`` with the error body. Counted in the metrics either way."""
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                if first:
+                    yield first
+                async for text in stream:
+                    yield _sse(None, piece(text))
+                response = stream.response
+                if response is not None:
+                    metrics.answered(request.url.path, scope, elapsed(request), response)
+                    for event in done(response):
+                        yield event
+            except CompletionError as exc:
+                metrics.failed(request.url.path, scope, elapsed(request), exc)
+                yield _sse(error_event, exc.to_dict())
+            finally:
+                await stream.aclose()
+            if end:
+                yield end
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=_SSE_HEADERS)
+
     @app.post("/api/parea/v1/completion", response_model=CompletionResponse)
     async def completion(body: Completion, request: Request) -> CompletionResponse:
         scope = authorize(request)
-        token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
-        try:
+        with _traced(request):
             reply = await acompletion(body, scope=scope, attributes=_key_attribute(scope))
-        finally:
-            otel_context.detach(token)
         metrics.answered(request.url.path, scope, elapsed(request), reply)
         return reply
 
     @app.post("/api/parea/v1/completion/stream")
     async def completion_stream(body: Completion, request: Request) -> StreamingResponse:
         scope = authorize(request)
-        token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
-        try:
-            # errors before the first byte are raised here, as a JSON error response
+        with _traced(request):  # errors before the first byte: a JSON error response
             stream = await astream_completion(body, scope=scope, attributes=_key_attribute(scope))
-        finally:
-            otel_context.detach(token)
-
-        async def events() -> AsyncIterator[bytes]:
-            try:
-                async for text in stream:
-                    yield _sse(None, {"content": text})
-                response = stream.response
-                if response is not None:
-                    metrics.answered(request.url.path, scope, elapsed(request), response)
-                    yield _sse("done", response.model_dump(mode="json"))
-            except CompletionError as exc:
-                metrics.failed(request.url.path, scope, elapsed(request), exc)
-                yield _sse("error", exc.to_dict())
-            finally:
-                await stream.aclose()
-
-        return StreamingResponse(
-            events(),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        return relay(
+            request,
+            scope,
+            stream,
+            lambda text: {"content": text},
+            lambda response: [_sse("done", response.model_dump(mode="json"))],
+            "error",
         )
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
         scope = authorize(request)
-        try:
-            raw = await request.json()
-        except ValueError:
-            raise InvalidRequestError("the body is not JSON") from None
-        chat = openai_api.parse(raw)
+        chat = openai_api.parse(await _json_body(request))
         completion = openai_api.to_completion(chat)
-        token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
-        try:
-            attributes = _key_attribute(scope)
+        attributes = _key_attribute(scope)
+        with _traced(request):
             if not chat.stream:
                 reply = await acompletion(completion, scope=scope, attributes=attributes)
                 metrics.answered(request.url.path, scope, elapsed(request), reply)
                 return openai_api.chat_response(reply)
             stream = await astream_completion(completion, scope=scope, attributes=attributes)
-        finally:
-            otel_context.detach(token)
         include_usage = bool((chat.stream_options or {}).get("include_usage"))
         chunk_id = f"chatcmpl-{stream.trace_id}"
 
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                yield _sse(None, openai_api.chat_chunk(chunk_id, chat.model, {"role": "assistant"}))
-                async for text in stream:
-                    yield _sse(None, openai_api.chat_chunk(chunk_id, chat.model, {"content": text}))
-                response = stream.response
-                if response is not None:
-                    metrics.answered(request.url.path, scope, elapsed(request), response)
-                    yield _sse(
-                        None, openai_api.chat_chunk(chunk_id, response.model, None, response)
-                    )
-                    if include_usage:
-                        usage = openai_api.chat_chunk(
-                            chunk_id, response.model, None, None, response
-                        )
-                        yield _sse(None, usage)
-            except CompletionError as exc:
-                metrics.failed(request.url.path, scope, elapsed(request), exc)
-                yield _sse(None, exc.to_dict())  # what OpenAI sends for an error mid-stream
-            finally:
-                await stream.aclose()
-            yield b"data: [DONE]\n\n"
+        def done(response: CompletionResponse) -> list[bytes]:
+            events = [_sse(None, openai_api.chat_chunk(chunk_id, response.model, None, response))]
+            if include_usage:
+                usage = openai_api.chat_chunk(chunk_id, response.model, None, None, response)
+                events.append(_sse(None, usage))
+            return events
 
-        return StreamingResponse(
-            chunks(),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        return relay(
+            request,
+            scope,
+            stream,
+            lambda text: openai_api.chat_chunk(chunk_id, chat.model, {"content": text}),
+            done,
+            None,  # OpenAI sends an error midway as a plain data event
+            first=_sse(None, openai_api.chat_chunk(chunk_id, chat.model, {"role": "assistant"})),
+            end=_DONE,
         )
 
     @app.post("/v1/completions")
     async def completions(request: Request) -> Any:
         scope = authorize(request)
-        try:
-            raw = await request.json()
-        except ValueError:
-            raise InvalidRequestError("the body is not JSON") from None
-        text = openai_api.parse_text(raw)
+        text = openai_api.parse_text(await _json_body(request))
         requests = [openai_api.text_completion(text, p) for p in openai_api.text_prompts(text)]
         attributes = _key_attribute(scope)
-        token = otel_context.attach(_PROPAGATOR.extract(dict(request.headers)))
-        try:
+        with _traced(request):
             if not text.stream:
                 replies = await asyncio.gather(
                     *(acompletion(r, scope=scope, attributes=attributes) for r in requests)
@@ -316,29 +331,15 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
             if len(requests) != 1:
                 raise InvalidRequestError("a stream takes one prompt", param="prompt")
             stream = await astream_completion(requests[0], scope=scope, attributes=attributes)
-        finally:
-            otel_context.detach(token)
         chunk_id = f"cmpl-{stream.trace_id}"
-
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                async for piece in stream:
-                    yield _sse(None, openai_api.text_chunk(chunk_id, text.model, piece))
-                done = stream.response
-                if done is not None:
-                    metrics.answered(request.url.path, scope, elapsed(request), done)
-                    yield _sse(None, openai_api.text_chunk(chunk_id, done.model, None, done))
-            except CompletionError as exc:
-                metrics.failed(request.url.path, scope, elapsed(request), exc)
-                yield _sse(None, exc.to_dict())
-            finally:
-                await stream.aclose()
-            yield b"data: [DONE]\n\n"
-
-        return StreamingResponse(
-            chunks(),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        return relay(
+            request,
+            scope,
+            stream,
+            lambda piece: openai_api.text_chunk(chunk_id, text.model, piece),
+            lambda done: [_sse(None, openai_api.text_chunk(chunk_id, done.model, None, done))],
+            None,
+            end=_DONE,
         )
 
     return app
