@@ -362,3 +362,28 @@ def test_a_key_the_provider_echoes_back_is_redacted(
     assert key not in str(caught.value) and key not in (caught.value.provider_error or "")
     assert "Incorrect API key provided" in caught.value.message
     assert key not in repr(spans.records())
+
+
+@pytest.mark.parametrize(
+    "provider", sorted(__import__("clew.providers.wires").providers.wires.GATEWAY_PROVIDERS)
+)
+@pytest.mark.parametrize(
+    ("choice", "functions"),
+    [("sometimes", True), ({"name": "not_given"}, True), ("required", False), (7, True)],
+)
+def test_every_provider_checks_function_call_the_same_way(
+    server: FakeLLMServer, provider: str, choice: Any, functions: bool
+) -> None:
+    configuration: dict[str, Any] = {
+        "provider": provider,
+        "model": "some-model",
+        "messages": [{"role": "user", "content": "hi"}],
+        "function_call": choice,
+    }
+    if functions:
+        configuration["functions"] = [{"name": "lookup", "parameters": {"type": "object"}}]
+    with pytest.raises(InvalidRequestError) as caught:
+        clew.completion({"llm_configuration": configuration, "cache": False})
+    assert caught.value.param is not None
+    assert "function_call" in caught.value.param
+    assert server.requests == []

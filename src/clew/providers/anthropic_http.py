@@ -19,7 +19,7 @@ from clew.providers.wire import (
     Prompt,
     Target,
     Wire,
-    forced_function,
+    function_choice,
     model_params,
     text_of,
     tool_calls_of,
@@ -102,19 +102,13 @@ def _tools(prompt: Prompt) -> dict[str, Any]:
                 tool["description"] = function["description"]
             tools.append(tool)
         body["tools"] = tools
-    forced = forced_function(prompt)
-    choice = prompt.function_call
-    if forced:
-        body["tool_choice"] = {"type": "tool", "name": forced}
-    elif choice in ("auto", "none"):
-        body["tool_choice"] = {"type": choice}
-    elif choice == "required":
+    mode, name = function_choice(prompt)
+    if name is not None:
+        body["tool_choice"] = {"type": "tool", "name": name}
+    elif mode == "required":
         body["tool_choice"] = {"type": "any"}
-    elif choice:
-        raise InvalidRequestError(
-            f"function_call {choice!r} is not one of auto, none, required or {{'name': ...}}",
-            param="llm_configuration.function_call",
-        )
+    elif mode is not None:
+        body["tool_choice"] = {"type": mode}
     return body
 
 

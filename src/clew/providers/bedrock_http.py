@@ -19,7 +19,7 @@ from clew.providers.wire import (
     HttpRequest,
     Prompt,
     Target,
-    forced_function,
+    function_choice,
     loads,
     model_params,
     require,
@@ -209,7 +209,6 @@ def _tool_config(prompt: Prompt, messages: list[dict[str, Any]]) -> dict[str, An
     ``toolChoice``. Converse has no "none" choice, so ``function_call="none"`` with functions
     is refused rather than dropped; without functions there is nothing to call and it is
     fine."""
-    choice = prompt.function_call
     if not prompt.functions:
         uses = any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
         if uses:
@@ -218,12 +217,8 @@ def _tool_config(prompt: Prompt, messages: list[dict[str, Any]]) -> dict[str, An
                 " calls or tool results (Converse rejects them without a toolConfig)",
                 param=_FUNCTIONS,
             )
-        if choice in (None, "", "auto", "none") or (isinstance(choice, Mapping) and not choice):
-            return None
-        raise InvalidRequestError(
-            f"function_call {choice!r} asks for a function, but no functions are given",
-            param=_FUNCTION_CALL,
-        )
+        function_choice(prompt)  # a call required of no functions is refused there
+        return None
     tools = []
     for function in prompt.functions:
         spec: dict[str, Any] = {"name": function.get("name")}
@@ -233,27 +228,17 @@ def _tool_config(prompt: Prompt, messages: list[dict[str, Any]]) -> dict[str, An
         spec["inputSchema"] = {"json": schema}
         tools.append({"toolSpec": spec})
     config: dict[str, Any] = {"tools": tools}
-    forced = forced_function(prompt)
+    mode, forced = function_choice(prompt)
     if forced:
-        if forced not in {f.get("name") for f in prompt.functions}:
-            raise InvalidRequestError(
-                f"function_call names {forced!r}, which is not among the functions",
-                param=_FUNCTION_CALL,
-            )
         config["toolChoice"] = {"tool": {"name": forced}}
-    elif choice == "auto":
+    elif mode == "auto":
         config["toolChoice"] = {"auto": {}}
-    elif choice == "required":
+    elif mode == "required":
         config["toolChoice"] = {"any": {}}
-    elif choice == "none":
+    elif mode == "none":
         raise InvalidRequestError(
             "aws_bedrock cannot be told not to call the given functions (Converse has no"
             ' toolChoice "none"): remove function_call, or the functions',
-            param=_FUNCTION_CALL,
-        )
-    elif choice:
-        raise InvalidRequestError(
-            f"function_call {choice!r} is not one of auto, none, required or {{'name': ...}}",
             param=_FUNCTION_CALL,
         )
     return config

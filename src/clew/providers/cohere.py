@@ -36,7 +36,7 @@ from clew.providers.wire import (
     Prompt,
     Target,
     Wire,
-    forced_function,
+    function_choice,
     model_params,
     text_of,
 )
@@ -422,7 +422,7 @@ def _tools(prompt: Prompt) -> dict[str, Any]:
         body["tools"] = tools
         if all(function.get("strict") is True for function in prompt.functions):
             body["strict_tools"] = True
-    forced = forced_function(prompt)
+    mode, forced = function_choice(prompt)
     names = [f.get("name") for f in prompt.functions]
     if forced and names != [forced]:
         raise _fail(
@@ -430,16 +430,8 @@ def _tools(prompt: Prompt) -> dict[str, Any]:
             "give that function alone, or use function_call 'required'",
             "function_call",
         )
-    choice = "required" if forced else prompt.function_call
-    if choice not in (None, "", "auto", "none", "required"):
-        raise _fail(
-            f"function_call {choice!r} is not one of auto, none, required or {{'name': ...}}",
-            "function_call",
-        )
-    if choice == "required" and not tools:
-        raise _fail("function_call 'required' needs functions", "function_call")
-    if tools and choice in ("none", "required"):
-        body["tool_choice"] = str(choice).upper()
+    if tools and mode in ("none", "required"):
+        body["tool_choice"] = str(mode).upper()
     return body
 
 

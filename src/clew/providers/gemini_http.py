@@ -30,7 +30,7 @@ from clew.providers.wire import (
     Prompt,
     SseDecoder,
     Target,
-    forced_function,
+    function_choice,
     loads,
     model_params,
     require,
@@ -328,28 +328,12 @@ def _tools(prompt: Prompt) -> dict[str, Any]:
                 declaration["parametersJsonSchema"] = function["parameters"]
             declarations.append(declaration)
         body["tools"] = [{"functionDeclarations": declarations}]
-    choice = prompt.function_call
-    forced = forced_function(prompt)
-    param = "llm_configuration.function_call"
-    if forced:
-        if forced not in names:
-            raise InvalidRequestError(
-                f"function_call names {forced!r}, not a function", param=param
-            )
-        config: dict[str, Any] = {"mode": "ANY", "allowedFunctionNames": [forced]}
-    elif choice in ("auto", "none", "required"):
-        config = {"mode": {"auto": "AUTO", "none": "NONE", "required": "ANY"}[str(choice)]}
-    elif choice:
-        raise InvalidRequestError(
-            f"function_call {choice!r} is not one of auto, none, required or {{'name': ...}}",
-            param=param,
-        )
-    else:
-        return body
-    if not names:
-        if config["mode"] == "ANY":
-            raise InvalidRequestError("function_call requires a function, none given", param=param)
+    mode, forced = function_choice(prompt)
+    if mode is None or not names:
         return body  # auto / none with no functions asks for nothing
+    config: dict[str, Any] = {"mode": {"auto": "AUTO", "none": "NONE", "required": "ANY"}[mode]}
+    if forced:
+        config["allowedFunctionNames"] = [forced]
     body["toolConfig"] = {"functionCallingConfig": config}
     return body
 

@@ -26,6 +26,7 @@ __all__ = [
     "SseDecoder",
     "Target",
     "Wire",
+    "function_choice",
     "loads",
     "model_params",
 ]
@@ -342,26 +343,54 @@ def model_params(prompt: Prompt, provider: str, names: Mapping[str, str | None])
     return body
 
 
+_CHOICES = frozenset({"auto", "none", "required"})
+_FUNCTION_CALL = "llm_configuration.function_call"
+
+
+def function_choice(prompt: Prompt) -> tuple[str | None, str | None]:
+    """The caller's ``function_call``, checked the same way for every provider.
+
+    Returns:
+        ``(mode, name)``: mode is None (not given), ``"auto"``, ``"none"`` or ``"required"``;
+        a ``{"name": ...}`` gives ``("required", name)``.
+
+    Raises:
+        InvalidRequestError: the value is none of these, names a function that is not given,
+            or requires a call with no functions given.
+    """
+    choice = prompt.function_call
+    if choice is None or choice == "" or (isinstance(choice, Mapping) and not choice):
+        return None, None
+    names = {function.get("name") for function in prompt.functions}
+    if isinstance(choice, Mapping) and choice.get("name"):
+        name = str(choice["name"])
+        if name not in names:
+            raise InvalidRequestError(
+                f"function_call names {name!r}, which is not among the functions",
+                param=_FUNCTION_CALL,
+            )
+        return "required", name
+    if not isinstance(choice, str) or choice not in _CHOICES:
+        raise InvalidRequestError(
+            f"function_call {choice!r} is not one of auto, none, required or {{'name': ...}}",
+            param=_FUNCTION_CALL,
+        )
+    if choice == "required" and not names:
+        raise InvalidRequestError("function_call 'required' needs functions", param=_FUNCTION_CALL)
+    return choice, None
+
+
 def openai_tools(prompt: Prompt) -> dict[str, Any]:
     """``tools`` and ``tool_choice`` for the caller's ``functions`` / ``function_call``."""
     body: dict[str, Any] = {}
+    mode, name = function_choice(prompt)
     if prompt.functions:
         body["tools"] = [{"type": "function", "function": dict(f)} for f in prompt.functions]
-    choice = prompt.function_call
-    if isinstance(choice, str) and choice:
-        body["tool_choice"] = choice
-    elif isinstance(choice, Mapping) and choice.get("name"):
-        body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+        if name is not None:
+            body["tool_choice"] = {"type": "function", "function": {"name": name}}
+        elif mode is not None:
+            body["tool_choice"] = mode
     return body
-
-
-def forced_function(prompt: Prompt) -> str | None:
-    """The function name ``function_call`` forces, if any."""
-    choice = prompt.function_call
-    if isinstance(choice, Mapping):
-        name = choice.get("name")
-        return str(name) if name else None
-    return None
 
 
 def tool_calls_of(message: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
