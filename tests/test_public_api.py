@@ -12,6 +12,7 @@ EXPECTED = {
     "CompletionTimeoutError",
     "InvalidRequestError",
     "ProviderError",
+    "PermissionDeniedError",
     "RateLimitError",
     "acompletion",
     "astream_completion",

@@ -7,6 +7,7 @@ and ignored, so a typo in a deployment's environment never takes the application
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Collection, Mapping, Sequence
@@ -121,6 +122,7 @@ class GatewayConfig(BaseModel):
     keys: tuple[SecretStr, ...] = ()  # CLEW_GATEWAY_KEYS: the keys clew serve lets in
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # CLEW_GATEWAY_MAX_BODY_BYTES
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: several workers' metrics
+    models: tuple[str, ...] | None = None  # CLEW_GATEWAY_MODELS: what clew serve lets through
 
     def key_list(self) -> list[str]:
         """The gateway keys, in the clear (for comparing with a caller's)."""
@@ -260,6 +262,57 @@ def _environment(env: Mapping[str, str], context: dict[str, Any]) -> dict[str, A
     if "exporters" not in found and (otlp.get("endpoint") or otlp.get("traces_endpoint")):
         found["exporters"] = ("sqlite", "otlp")  # a collector is configured: send there too
     return found
+
+
+CONFIG_VARIABLE = "CLEW_SERVE_CONFIG"
+"""The settings file ``clew serve --config FILE`` hands to its workers."""
+
+
+def hand_settings_file(path: str | Path) -> dict[str, Any]:
+    """Check a settings file, and hand it to the worker processes started from now on (they
+    read it with :func:`handed_settings`); returns its settings.
+
+    Raises:
+        ConfigurationError: the file or one of its settings is bad; says which.
+    """
+    settings = settings_file(path)
+    load_config(**settings)  # a bad setting stops here, not in every worker
+    os.environ[CONFIG_VARIABLE] = str(Path(path).resolve())
+    return settings
+
+
+def handed_settings() -> dict[str, Any]:
+    """The settings of the file a parent process handed over (empty: none)."""
+    path = os.environ.get(CONFIG_VARIABLE)
+    return settings_file(path) if path else {}
+
+
+def settings_file(path: str | Path) -> dict[str, Any]:
+    """The settings in a file (YAML, or JSON if the name ends in ``.json``): a mapping of
+    :func:`clew.configure`'s keyword arguments.
+
+    Raises:
+        ConfigurationError: the file cannot be read or is not such a mapping; says which.
+    """
+    path = Path(path)
+    as_json = path.suffix == ".json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    import yaml
+
+    try:
+        data = json.loads(text) if as_json else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:  # both say where
+        raise ConfigurationError(
+            f"{path} is not valid {'JSON' if as_json else 'YAML'}: {exc}"
+        ) from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise ConfigurationError(
+            f"{path} must hold a mapping of settings, such as 'providers:' or 'gateway:'"
+        )
+    return data
 
 
 def load_config(

@@ -79,7 +79,7 @@ def _exporter_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in text.split(",") if part.strip())
 
 
-def _keys(text: str) -> tuple[str, ...]:
+def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
@@ -214,8 +214,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CLEW_CACHE_URL", "gateway.cache_url", str.strip, secret=True),
     Variable("CLEW_CACHE_TTL", "gateway.cache_ttl", float),
     Variable("CLEW_CACHE_MAX_BYTES", "gateway.cache_max_bytes", int),
-    Variable("CLEW_GATEWAY_KEYS", "gateway.keys", _keys, secret=True),
+    Variable("CLEW_GATEWAY_KEYS", "gateway.keys", _comma_list, secret=True),
     Variable("CLEW_GATEWAY_MAX_BODY_BYTES", "gateway.max_body_bytes", int),
+    Variable("CLEW_GATEWAY_MODELS", "gateway.models", _comma_list),
     Variable("PROMETHEUS_MULTIPROC_DIR", "gateway.metrics_dir", str.strip),
 )
 """Every variable clew reads, in the order they are applied (later ones win)."""

@@ -147,8 +147,17 @@ class AuthenticationError(CompletionError):
     type = "authentication_error"
 
 
+class PermissionDeniedError(CompletionError):
+    """The gateway key may not use this model (403)."""
+
+    status_code = 403
+    code = "model_not_allowed"
+    type = "permission_error"
+
+
 class RateLimitError(CompletionError):
-    """The provider kept answering 429 until the retries or the deadline ran out."""
+    """The provider kept answering 429 until the retries or the deadline ran out, or a gateway
+    key is over one of its limits."""
 
     status_code = 429
     code = "rate_limit_exceeded"

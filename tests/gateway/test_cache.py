@@ -9,12 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
-import shutil
-import socket
 import sqlite3
 import string
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,6 +35,8 @@ from clew.gateway.cache import (
 )
 from clew.gateway.cache.sealing import OVERHEAD, derive
 
+from .conftest import free_port
+
 MATERIAL_CANARY = "MATERIALCANARY7f3a"
 MATERIAL = f'{{"messages":[{{"content":"{MATERIAL_CANARY}","role":"user"}}],"scope":""}}'.encode()
 
@@ -59,12 +57,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- sealing --------------------------------------------------------------------------------
@@ -418,39 +410,6 @@ def test_sqlite_after_close_misses_quietly(cache: SqliteCache) -> None:
 # --- Redis ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server of this module's own on a free port: its URL."""
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not os.path.exists(binary):
-        pytest.fail("redis-server is not installed: apt-get install redis-server")
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir"]
-    server = subprocess.Popen(
-        [*command, str(folder), "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not start on port {port}")
-            time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
 @pytest.fixture
 def raw(redis_server: str) -> Iterator[redis.Redis]:
     """A plain client on an emptied server."""
@@ -592,7 +551,7 @@ async def test_redis_close_from_inside_the_loop(redis_server: str, raw: redis.Re
 def test_a_dead_redis_costs_one_call_and_raises_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     with RedisCache(url, ttl=60, max_bytes=1 << 20) as cache:
         with caplog.at_level(logging.WARNING, logger="clew.gateway.cache"):
             started = time.monotonic()
@@ -610,7 +569,7 @@ def test_a_dead_redis_costs_one_call_and_raises_nothing(
 
 
 async def test_a_dead_redis_async(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"redis://user:secret@127.0.0.1:{_free_port()}/0"
+    url = f"redis://user:secret@127.0.0.1:{free_port()}/0"
     cache = RedisCache(url, ttl=60, max_bytes=1 << 20, backoff=0.0)
     with caplog.at_level(logging.WARNING, logger="clew.gateway.cache"):
         assert await cache.aget(material(1)) is None

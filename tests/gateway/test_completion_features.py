@@ -14,7 +14,6 @@ import clew
 from clew.errors import InvalidRequestError
 from clew.testing import SpanCapture
 from clew.testing.llm_server import FakeLLMServer
-from gateway.test_cache import redis_server  # noqa: F401  (a real redis-server fixture)
 
 
 def _deployment(**extra: Any) -> dict[str, Any]:
@@ -136,7 +135,7 @@ def test_the_cache_is_scoped(server: FakeLLMServer) -> None:
 
 def test_a_redis_cache_is_shared_by_processes(
     server: FakeLLMServer,
-    redis_server: str,  # noqa: F811
+    redis_server: str,
     tmp_path: Path,
 ) -> None:
     clew.configure(gateway={"cache_url": redis_server})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,40 +17,10 @@ import pytest
 
 from clew.testing.llm_server import FakeLLMServer
 
+from .conftest import start_gateway
+
 KEY = "gw-test-key-1"
 PAREA = "/api/parea/v1/completion"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "clew.cli", "serve", "--port", str(port), *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"clew serve exited: {process.stderr.read() if process.stderr else ''}"
-            )
-        try:
-            if httpx2.get(url + "/healthz", timeout=0.5).status_code == 200:
-                return process, url
-        except httpx2.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    process.communicate()
-    raise AssertionError("clew serve did not start")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +45,7 @@ def gateway(fake: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> It
         "OTEL_BSP_SCHEDULE_DELAY": "50",
         "CLEW_GATEWAY_MAX_BODY_BYTES": "65536",
     }
-    process, url = _start(env)
+    process, url = start_gateway(env)
     try:
         yield url
     finally:
@@ -234,7 +203,7 @@ def test_requests_are_traced_under_a_traceparent_and_keys_stay_out(
     ours = [r for r in records if r["root_trace_id"].replace("-", "") == trace_id]
     assert {r["name"] for r in ours} == {"llm-openai", "upstream"}
     (llm,) = [r for r in ours if r["name"] == "llm-openai"]
-    from clew.gateway.server import key_scope
+    from clew.gateway.keys import key_scope
 
     assert llm["attributes"]["clew.gateway.key"] == key_scope(KEY)  # its name, not the key
     text = spans_file.read_text()
@@ -433,7 +402,7 @@ def test_metrics_count_requests_tokens_and_errors(gateway: str, client: Any) -> 
     httpx2.post(gateway + PAREA, json=_request(), headers={"x-user-id": "wrong"}, timeout=10)
     assert httpx2.get(gateway + "/metrics", timeout=10).status_code == 401  # keys guard it too
     text = httpx2.get(gateway + "/metrics", headers={"x-user-id": KEY}, timeout=10).text
-    from clew.gateway.server import key_scope
+    from clew.gateway.keys import key_scope
 
     ok = [
         line

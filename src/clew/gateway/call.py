@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,9 +37,20 @@ from clew.tracer.entry import open_span, stitch
 from clew.tracer.live import LIVE_KEY, LiveSpan, current_context
 from clew.tracer.options import SpanOptions, SpanSpec
 
-__all__ = ["CompletionCall"]
+__all__ = ["CompletionCall", "Gate"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What a gateway adds to a call: attributes for its span, a check of its plan before
+    anything is sent or looked up (``admit`` raises a :class:`CompletionError` to refuse), and
+    an observer of each upstream request's provider, model and seconds."""
+
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    admit: Callable[[Plan], None] | None = None
+    upstream: Callable[[str, str, float], None] | None = None
 
 
 def _options(plan: Plan) -> SpanOptions:
@@ -68,7 +80,13 @@ def _options(plan: Plan) -> SpanOptions:
 class CompletionCall:
     """One completion: the span around it, its attempts, its cache entry, its answer."""
 
-    def __init__(self, plan: Plan, config: Config, cache: MemoryFront | None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        config: Config,
+        cache: MemoryFront | None,
+        upstream: Callable[[str, str, float], None] | None = None,
+    ) -> None:
         self.plan = plan
         self.config = config
         self.cache = cache if plan.request.cache else None
@@ -81,6 +99,8 @@ class CompletionCall:
         self._position = 0  # the candidate being tried
         self._retries = 0  # its retries so far
         self._failed: str | None = None  # the provider of the last candidate that failed
+        self._upstream = upstream
+        self._attempt: tuple[Candidate, float] | None = None  # in flight, since when
         self.live = self._open()
 
     # -- the span --------------------------------------------------------------------------
@@ -199,6 +219,8 @@ class CompletionCall:
     def begin_attempt(self, candidate: Candidate, index: int) -> LiveSpan | None:
         """Open the span of one upstream request (a child of the completion's span)."""
         self.attempts += 1
+        if self._upstream is not None:
+            self._attempt = (candidate, time.perf_counter())
         live = self.live
         if live is None or not live.recording:
             return None
@@ -226,6 +248,13 @@ class CompletionCall:
         """End an attempt's span with its HTTP status and error."""
         if error is not None:
             self.errors.append(error)
+        if self._attempt is not None and self._upstream is not None:
+            candidate, began = self._attempt
+            self._attempt = None
+            try:
+                self._upstream(candidate.provider, candidate.model, time.perf_counter() - began)
+            except Exception:
+                internal_error(logger, "observing an upstream request failed")
         if span is None:
             return
         if status is not None:

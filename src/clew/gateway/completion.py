@@ -22,7 +22,7 @@ from clew.config import Config
 from clew.errors import CompletionError, ProviderError
 from clew.gateway.answer import Answer
 from clew.gateway.cache import MemoryFront, open_cache
-from clew.gateway.call import CompletionCall
+from clew.gateway.call import CompletionCall, Gate
 from clew.gateway.request import Candidate, plan, validate
 from clew.gateway.schemas import Completion, CompletionResponse
 from clew.gateway.upstream import (
@@ -75,12 +75,12 @@ def start(
     *,
     stream: bool,
     scope: str = "",
-    attributes: Mapping[str, Any] | None = None,
+    gate: Gate | None = None,
 ) -> CompletionCall:
     """Validate and plan a completion and open its span.
 
     Args:
-        attributes: more attributes for the completion's span (the gateway's key name).
+        gate: what a gateway adds (the key's name on the span, its allowed models, metrics).
 
     Raises:
         CompletionError: the request cannot be served (nothing was sent).
@@ -88,17 +88,21 @@ def start(
     validated = validate(request)
     config = current_config()
     planned = plan(validated, config, stream=stream, scope=scope)
-    if attributes:
-        planned.extra.update(attributes)
+    upstream = None
+    if gate is not None:
+        planned.extra.update(gate.attributes)
+        if gate.admit is not None:
+            gate.admit(planned)
+        upstream = gate.upstream
     cache = completion_cache(config) if validated.cache else None
-    return CompletionCall(planned, config, cache)
+    return CompletionCall(planned, config, cache, upstream)
 
 
 def completion(
     request: Completion | Mapping[str, Any],
     *,
     scope: str = "",
-    attributes: Mapping[str, Any] | None = None,
+    gate: Gate | None = None,
 ) -> CompletionResponse:
     """Complete a prompt with any of the twelve providers.
 
@@ -124,7 +128,7 @@ def completion(
         ...     "messages": [{"role": "user", "content": "Say hi"}]}})
         >>> reply.content, reply.cost  # doctest: +SKIP
     """
-    call = start(request, stream=False, scope=scope, attributes=attributes)
+    call = start(request, stream=False, scope=scope, gate=gate)
     try:
         hit = call.cached()
         if hit is not None:
@@ -141,10 +145,10 @@ async def acompletion(
     request: Completion | Mapping[str, Any],
     *,
     scope: str = "",
-    attributes: Mapping[str, Any] | None = None,
+    gate: Gate | None = None,
 ) -> CompletionResponse:
     """:func:`completion`, for ``await``."""
-    call = start(request, stream=False, scope=scope, attributes=attributes)
+    call = start(request, stream=False, scope=scope, gate=gate)
     try:
         hit = await call.acached()
         if hit is not None:

@@ -1,7 +1,9 @@
 """``clew serve``'s Prometheus metrics (``GET /metrics``), by route, provider, model and key.
 
-Counters of requests (by status), errors (by code), tokens, cost in USD and cache hits, and a
-histogram of request latency. A key is named by its hash, never shown. With several workers,
+Counters of requests (by status), errors (by code), tokens, cost in USD and cache hits, and
+histograms of request latency and of upstream latency (each request to a provider, retries and
+fallbacks included; a stream until its end). A key is its name (``clew keys``), or the hash of a
+``CLEW_GATEWAY_KEYS`` key: never the key. With several workers,
 set ``PROMETHEUS_MULTIPROC_DIR`` to a folder they share (prometheus_client's multiprocess
 mode) so that one scrape sees them all.
 """
@@ -52,6 +54,13 @@ class GatewayMetrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        self.upstream_latency = Histogram(
+            "clew_gateway_upstream_seconds",
+            "Time of each request to a provider (a stream: to its end).",
+            ("provider", "model"),
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
         self.tokens = Counter(
             "clew_gateway_tokens",
             "Tokens, by kind (input, output).",
@@ -82,6 +91,10 @@ class GatewayMetrics:
             self.cost.labels(*labels).inc(response.cost)
         if response.cache_hit:
             self.cache_hits.labels(*labels).inc()
+
+    def upstream(self, provider: str, model: str, seconds: float) -> None:
+        """Count one request to a provider that took ``seconds``."""
+        self.upstream_latency.labels(provider, model).observe(seconds)
 
     def failed(
         self, route: str, key: str, seconds: float, error: CompletionError, model: str = ""

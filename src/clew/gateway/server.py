@@ -17,27 +17,29 @@ Routes:
   message to the chat model; a list of prompts gives a choice each. What that cannot carry
   (token prompts, ``suffix``, ``echo``, ``logprobs``, ``best_of``, grammar / python formats)
   is a 400 naming the parameter.
-- ``GET /metrics`` (Prometheus: requests by status, errors by code, latency, tokens, cost, cache
-  hits, by route, provider, model and key; see :mod:`clew.gateway.metrics`), ``GET /healthz``;
-  OpenAPI at ``/docs``.
+- ``GET /v1/models``: the models the caller may use (:mod:`clew.gateway.access`).
+- ``GET /metrics`` (Prometheus: requests by status, errors by code, latency, upstream latency,
+  tokens, cost, cache hits, by route, provider, model and key; see
+  :mod:`clew.gateway.metrics`), ``GET /healthz``; OpenAPI at ``/docs``.
 
 Request bodies over ``CLEW_GATEWAY_MAX_BODY_BYTES`` (4 MiB) are refused with a 413. Errors
 other than validation use seed 004's body ``{"error": {"code", "message", "param",
-"type"}}`` with the error's status (400, 401, 429, 502, 504).
+"type"}}`` with the error's status (400, 401, 403, 429, 502, 504).
 
 Callers authenticate with a gateway key, in ``x-user-id`` (the seed's API-key header) or
-``Authorization: Bearer``, when keys are configured (``CLEW_GATEWAY_KEYS``); the key scopes the
-cache. Each request is the library call, traced as one: under the caller's ids, else the W3C
-``traceparent`` header, else a new trace. Stateless per request: any number of workers and
-machines can serve behind a load balancer.
+``Authorization: Bearer``, when keys are configured (``CLEW_GATEWAY_KEYS``, or ``clew keys
+create``: :mod:`clew.gateway.keys`); the key scopes the cache, and its limits (requests and
+tokens per minute, dollars per day, models) are kept by :mod:`clew.gateway.limits`. Each
+request is the library call, traced as one: under the caller's ids, else the W3C
+``traceparent`` header, else a new trace, with the key's name as ``clew.gateway.key``.
+Stateless per request: any number of workers and machines can serve behind a load balancer,
+sharing the cache and the limits' counters through Redis (``CLEW_CACHE_URL``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -51,29 +53,29 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from clew import __version__
 from clew import attributes as a
+from clew.config import handed_settings
 from clew.errors import (
     AuthenticationError,
     BodyTooLarge,
     CompletionError,
     InvalidRequestError,
 )
-from clew.gateway import openai_api
+from clew.gateway import access, openai_api
+from clew.gateway.cache import is_redis_url
+from clew.gateway.call import Gate
 from clew.gateway.completion import acompletion
+from clew.gateway.keys import GatewayKey, KeyRing
+from clew.gateway.limits import Limiter
 from clew.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from clew.gateway.schemas import Completion, CompletionResponse
 from clew.gateway.stream import AsyncCompletionStream, astream_completion
-from clew.setup import current_config
+from clew.setup import configure, current_config
 
-__all__ = ["create_app", "key_scope"]
+__all__ = ["app_factory", "create_app"]
 
 logger = logging.getLogger(__name__)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
-
-
-def key_scope(key: str) -> str:
-    """The cache scope (and the name in logs) of a gateway key: a hash, never the key."""
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _error(exc: CompletionError) -> JSONResponse:
@@ -166,8 +168,13 @@ async def _json_body(request: Request) -> Any:
         raise InvalidRequestError("the body is not JSON") from None
 
 
-def _key_attribute(scope: str) -> dict[str, str]:
-    return {a.CLEW_GATEWAY_KEY: scope} if scope else {}
+def _given_key(request: Request) -> str:
+    """The key the caller sent: ``x-user-id``, else ``Authorization: Bearer``."""
+    given = request.headers.get("x-user-id")
+    if given:
+        return given
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def create_app(keys: Sequence[str] | None = None) -> FastAPI:
@@ -178,32 +185,61 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
             configured: every caller is let in, as on a developer's machine).
     """
     app = FastAPI(title="clew gateway", version=__version__)
-    settings = current_config().gateway
-    allowed = list(keys) if keys is not None else settings.key_list()
+    config = current_config()
+    settings = config.gateway
+    ring = KeyRing(list(keys) if keys is not None else settings.key_list(), config.store_path)
+    limiter = Limiter(settings.cache_url if is_redis_url(settings.cache_url) else None)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     metrics = GatewayMetrics(settings.metrics_dir)
 
-    def authorize(request: Request) -> str:
-        """The caller's cache scope; raises AuthenticationError for a missing or wrong key.
-        Also starts the request's clock for the metrics."""
+    def identify(request: Request) -> GatewayKey | None:
+        """The caller's key (None when no key is configured: every caller is let in); raises
+        AuthenticationError for a missing or wrong key. Also starts the request's clock."""
         request.state.started = time.perf_counter()
-        request.state.scope = ""
-        if not allowed:
-            return ""
-        given = request.headers.get("x-user-id")
-        if not given:
-            authorization = request.headers.get("authorization", "")
-            scheme, _, token = authorization.partition(" ")
-            given = token.strip() if scheme.lower() == "bearer" else ""
-        if given:
-            for key in allowed:
-                if hmac.compare_digest(given.encode(), key.encode()):
-                    request.state.scope = key_scope(key)
-                    return str(request.state.scope)
-        raise AuthenticationError(
-            "a gateway key is required: send it in x-user-id or Authorization: Bearer",
-            code="invalid_api_key",
-        )
+        request.state.key = ""
+        if not ring.any():
+            return None
+        given = _given_key(request)
+        found = ring.find(given) if given else None
+        if found is None:
+            raise AuthenticationError(
+                "a gateway key is required: send it in x-user-id or Authorization: Bearer",
+                code="invalid_api_key",
+            )
+        request.state.key = found.name
+        return found
+
+    class Caller:
+        """An admitted request's key, and what it adds to the completion."""
+
+        __slots__ = ("gate", "key", "scope")
+
+        def __init__(self, key: GatewayKey | None) -> None:
+            self.key = key
+            self.scope = key.scope if key is not None else ""
+            restricted = settings.models is not None or (key is not None and key.models)
+            self.gate = Gate(
+                {a.CLEW_GATEWAY_KEY: key.name} if key is not None else {},
+                (lambda plan: access.check(plan, key, settings.models)) if restricted else None,
+                metrics.upstream,
+            )
+
+        @property
+        def name(self) -> str:
+            return self.key.name if self.key is not None else ""
+
+        async def answered(self, request: Request, response: CompletionResponse) -> None:
+            """Count an answer in the metrics and the key's limits."""
+            metrics.answered(request.url.path, self.name, elapsed(request), response)
+            if self.key is not None and not response.cache_hit:
+                await limiter.spend(self.key, response.total_tokens, response.cost or 0.0)
+
+    async def admit(request: Request) -> Caller:
+        """The caller, let in within its key's limits (RateLimitError when over one)."""
+        key = identify(request)
+        if key is not None:
+            await limiter.admit(key)
+        return Caller(key)
 
     def elapsed(request: Request) -> float:
         started = getattr(request.state, "started", None)
@@ -211,8 +247,8 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
 
     @app.exception_handler(CompletionError)
     async def _completion_error(request: Request, exc: CompletionError) -> JSONResponse:
-        scope = getattr(request.state, "scope", "")
-        metrics.failed(request.url.path, scope, elapsed(request), exc)
+        key = getattr(request.state, "key", "")
+        metrics.failed(request.url.path, key, elapsed(request), exc)
         return _error(exc)
 
     @app.get("/healthz")
@@ -221,12 +257,16 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> Response:
-        authorize(request)
+        identify(request)
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        return access.listed(current_config(), identify(request))
 
     def relay(
         request: Request,
-        scope: str,
+        caller: Caller,
         stream: AsyncCompletionStream,
         piece: Callable[[str], dict[str, Any]],
         done: Callable[[CompletionResponse], list[bytes]],
@@ -246,11 +286,11 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
                     yield _sse(None, piece(text))
                 response = stream.response
                 if response is not None:
-                    metrics.answered(request.url.path, scope, elapsed(request), response)
+                    await caller.answered(request, response)
                     for event in done(response):
                         yield event
             except CompletionError as exc:
-                metrics.failed(request.url.path, scope, elapsed(request), exc)
+                metrics.failed(request.url.path, caller.name, elapsed(request), exc)
                 yield _sse(error_event, exc.to_dict())
             finally:
                 await stream.aclose()
@@ -261,20 +301,20 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
 
     @app.post("/api/parea/v1/completion", response_model=CompletionResponse)
     async def completion(body: Completion, request: Request) -> CompletionResponse:
-        scope = authorize(request)
+        caller = await admit(request)
         with _traced(request):
-            reply = await acompletion(body, scope=scope, attributes=_key_attribute(scope))
-        metrics.answered(request.url.path, scope, elapsed(request), reply)
+            reply = await acompletion(body, scope=caller.scope, gate=caller.gate)
+        await caller.answered(request, reply)
         return reply
 
     @app.post("/api/parea/v1/completion/stream")
     async def completion_stream(body: Completion, request: Request) -> StreamingResponse:
-        scope = authorize(request)
+        caller = await admit(request)
         with _traced(request):  # errors before the first byte: a JSON error response
-            stream = await astream_completion(body, scope=scope, attributes=_key_attribute(scope))
+            stream = await astream_completion(body, scope=caller.scope, gate=caller.gate)
         return relay(
             request,
-            scope,
+            caller,
             stream,
             lambda text: {"content": text},
             lambda response: [_sse("done", response.model_dump(mode="json"))],
@@ -283,16 +323,15 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
-        scope = authorize(request)
+        caller = await admit(request)
         chat = openai_api.parse(await _json_body(request))
         completion = openai_api.to_completion(chat)
-        attributes = _key_attribute(scope)
         with _traced(request):
             if not chat.stream:
-                reply = await acompletion(completion, scope=scope, attributes=attributes)
-                metrics.answered(request.url.path, scope, elapsed(request), reply)
+                reply = await acompletion(completion, scope=caller.scope, gate=caller.gate)
+                await caller.answered(request, reply)
                 return openai_api.chat_response(reply)
-            stream = await astream_completion(completion, scope=scope, attributes=attributes)
+            stream = await astream_completion(completion, scope=caller.scope, gate=caller.gate)
         include_usage = bool((chat.stream_options or {}).get("include_usage"))
         chunk_id = f"chatcmpl-{stream.trace_id}"
 
@@ -305,7 +344,7 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
 
         return relay(
             request,
-            scope,
+            caller,
             stream,
             lambda text: openai_api.chat_chunk(chunk_id, chat.model, {"content": text}),
             done,
@@ -316,25 +355,24 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
 
     @app.post("/v1/completions")
     async def completions(request: Request) -> Any:
-        scope = authorize(request)
+        caller = await admit(request)
         text = openai_api.parse_text(await _json_body(request))
         requests = [openai_api.text_completion(text, p) for p in openai_api.text_prompts(text)]
-        attributes = _key_attribute(scope)
         with _traced(request):
             if not text.stream:
                 replies = await asyncio.gather(
-                    *(acompletion(r, scope=scope, attributes=attributes) for r in requests)
+                    *(acompletion(r, scope=caller.scope, gate=caller.gate) for r in requests)
                 )
                 for reply in replies:
-                    metrics.answered(request.url.path, scope, elapsed(request), reply)
+                    await caller.answered(request, reply)
                 return openai_api.text_response(list(replies))
             if len(requests) != 1:
                 raise InvalidRequestError("a stream takes one prompt", param="prompt")
-            stream = await astream_completion(requests[0], scope=scope, attributes=attributes)
+            stream = await astream_completion(requests[0], scope=caller.scope, gate=caller.gate)
         chunk_id = f"cmpl-{stream.trace_id}"
         return relay(
             request,
-            scope,
+            caller,
             stream,
             lambda piece: openai_api.text_chunk(chunk_id, text.model, piece),
             lambda done: [_sse(None, openai_api.text_chunk(chunk_id, done.model, None, done))],
@@ -346,5 +384,9 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
 
 
 def app_factory() -> FastAPI:
-    """For ``uvicorn --factory clew.gateway.server:app_factory`` (what ``clew serve`` runs)."""
+    """For ``uvicorn --factory clew.gateway.server:app_factory`` (what ``clew serve`` runs):
+    the settings of ``clew serve --config FILE`` over the environment's, then the app."""
+    handed = handed_settings()
+    if handed:
+        configure(**handed)
     return create_app()

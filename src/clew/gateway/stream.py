@@ -23,7 +23,7 @@ import httpx2
 from clew import attributes as a
 from clew.errors import CompletionError, ProviderError
 from clew.gateway.answer import Answer
-from clew.gateway.call import CompletionCall
+from clew.gateway.call import CompletionCall, Gate
 from clew.gateway.completion import aconnect, connect, start
 from clew.gateway.request import Candidate
 from clew.gateway.schemas import Completion, CompletionResponse
@@ -297,7 +297,7 @@ def stream_completion(
     request: Completion | Mapping[str, Any],
     *,
     scope: str = "",
-    attributes: Mapping[str, Any] | None = None,
+    gate: Gate | None = None,
 ) -> CompletionStream:
     """Stream a completion: iterate the result for text; its ``.response`` is the full
     response once the stream is exhausted.
@@ -313,7 +313,7 @@ def stream_completion(
         ...     for text in stream:
         ...         print(text, end="")
     """
-    call = start(request, stream=True, scope=scope, attributes=attributes)
+    call = start(request, stream=True, scope=scope, gate=gate)
     try:
         hit = call.cached()
         if hit is not None:
@@ -328,10 +328,10 @@ async def astream_completion(
     request: Completion | Mapping[str, Any],
     *,
     scope: str = "",
-    attributes: Mapping[str, Any] | None = None,
+    gate: Gate | None = None,
 ) -> AsyncCompletionStream:
     """:func:`stream_completion`, for ``async for`` (``await`` it first)."""
-    call = start(request, stream=True, scope=scope, attributes=attributes)
+    call = start(request, stream=True, scope=scope, gate=gate)
     try:
         hit = await call.acached()
         if hit is not None:

@@ -23,7 +23,7 @@ from clew import attributes as a
 from clew.providers.registry import INFER_FROM_MODEL, PROVIDERS
 from clew.providers.usage import Usage
 
-__all__ = ["PRICE_PROVIDERS", "Cost", "cost_of"]
+__all__ = ["PRICE_PROVIDERS", "Cost", "catalogue", "cost_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,20 @@ def _lookup(provider_id: str | None, model: str) -> _Model | None:
     if len(_models) < 4096:
         _models[key] = found
     return found
+
+
+def catalogue(provider: str) -> list[str]:
+    """The model ids genai-prices lists for ``provider`` (clew's name), sorted; empty when the
+    provider has no price list of its own."""
+    provider_id = PRICE_PROVIDERS.get(provider)
+    if provider_id is None or provider_id == INFER_FROM_MODEL:
+        return []
+    from genai_prices import data_snapshot
+
+    for listed in data_snapshot.get_snapshot().providers:
+        if listed.id == provider_id:
+            return sorted(model.id for model in listed.models)
+    return []
 
 
 def cost_of(usage: Usage, model: str | None, provider: str, reported: float | None = None) -> Cost:

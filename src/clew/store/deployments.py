@@ -22,26 +22,17 @@ from __future__ import annotations
 
 import builtins
 import logging
-import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
-from clew.errors import StoreError
-from clew.store import schema
-from clew.store.sqlite import _is_busy, _rollback
+from clew.store import tables
+from clew.store.tables import TIMEOUT
 
 __all__ = ["Latest", "Listed", "Stored", "add", "get", "latest", "list"]
 
 _logger = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
-
-TIMEOUT = 30.0
-"""Seconds a write keeps retrying while other processes hold the write lock."""
 
 CREATE: str = """CREATE TABLE IF NOT EXISTS deployments (
     id TEXT NOT NULL,
@@ -114,8 +105,8 @@ def add(
         )
         return version
 
-    with _writer(path, timeout) as conn:
-        version = _retry_busy(path, conn, timeout, lambda: insert(conn))
+    with tables.writer(path, timeout) as conn:
+        version = tables.retry_busy(path, conn, timeout, lambda: insert(conn))
     _logger.debug("clew: stored deployment %r version %d in %s", id, version, path)
     return version
 
@@ -127,7 +118,7 @@ def get(path: str | Path, id: str, version: int | None = None) -> Stored | None:
     Raises:
         StoreError: the store exists but cannot be read.
     """
-    with _reader(Path(path)) as conn:
+    with tables.reader(Path(path), "deployments") as conn:
         if conn is None:
             return None
         if version is None:
@@ -151,7 +142,7 @@ def list(path: str | Path) -> builtins.list[Listed]:
     Raises:
         StoreError: the store exists but cannot be read.
     """
-    with _reader(Path(path)) as conn:
+    with tables.reader(Path(path), "deployments") as conn:
         if conn is None:
             return []
         rows = conn.execute(
@@ -169,7 +160,7 @@ def latest(path: str | Path) -> builtins.list[Latest]:
     Raises:
         StoreError: the store exists but cannot be read.
     """
-    with _reader(Path(path)) as conn:
+    with tables.reader(Path(path), "deployments") as conn:
         if conn is None:
             return []
         rows = conn.execute(
@@ -178,81 +169,3 @@ def latest(path: str | Path) -> builtins.list[Latest]:
             " ON d.id = n.id AND d.version = n.latest ORDER BY d.id"
         ).fetchall()
     return [Latest(str(i), int(v), str(b), float(c)) for i, v, b, c in rows]
-
-
-# --- connections ---------------------------------------------------------------------------
-
-
-def _busy_ms(timeout: float) -> int:
-    return max(1, int(min(timeout, 5.0) * 1000))
-
-
-@contextmanager
-def _writer(path: Path, timeout: float) -> Iterator[sqlite3.Connection]:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-    except (OSError, sqlite3.Error) as exc:
-        raise StoreError(f"cannot open the store {str(path)!r}: {exc}") from exc
-    with closing(conn):
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {_busy_ms(timeout)}")
-            conn.execute(f"PRAGMA page_size = {schema.PAGE_SIZE}")  # only a new file takes it
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store {str(path)!r}: {exc}") from exc
-        _retry_busy(
-            path, conn, timeout, lambda: conn.execute("PRAGMA journal_mode = WAL"), begin=False
-        )
-        yield conn
-
-
-@contextmanager
-def _reader(path: Path) -> Iterator[sqlite3.Connection | None]:
-    """A read-only connection, or None when the file or the ``deployments`` table is missing."""
-    if not path.is_file():
-        yield None
-        return
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, timeout=TIMEOUT, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open the store {str(path)!r}: {exc}") from exc
-    with closing(conn):
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {_busy_ms(TIMEOUT)}")
-            conn.execute("BEGIN")  # one snapshot for every query of the call
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deployments'"
-            ).fetchone()
-            yield conn if found else None
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the store {str(path)!r}: {exc}") from exc
-
-
-def _retry_busy(
-    path: Path,
-    conn: sqlite3.Connection,
-    timeout: float,
-    work: Callable[[], _T],
-    *,
-    begin: bool = True,
-) -> _T:
-    """Run ``work`` (in a ``BEGIN IMMEDIATE`` transaction if ``begin``), retrying while the
-    file is locked by another writer, until ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while True:
-        try:
-            if begin:
-                conn.execute("BEGIN IMMEDIATE")
-            result = work()
-            if begin:
-                conn.execute("COMMIT")
-            return result
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            busy = isinstance(exc, sqlite3.OperationalError) and _is_busy(exc)
-            if not busy or time.monotonic() >= deadline:
-                raise StoreError(f"cannot write to the store {str(path)!r}: {exc}") from exc
-        time.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 0.1)

@@ -28,10 +28,17 @@ __all__ = [
     "MemoryFront",
     "RedisCache",
     "SqliteCache",
+    "is_redis_url",
     "open_cache",
     "open_sealed",
     "seal",
 ]
+
+
+def is_redis_url(url: str | None) -> bool:
+    """Whether ``url`` names a Redis server (``redis://``, ``rediss://``, ``unix://``)."""
+    scheme, sep, _ = (url or "").partition("://")
+    return bool(sep) and scheme.lower() in ("redis", "rediss", "unix")
 
 
 def open_cache(
@@ -50,9 +57,9 @@ def open_cache(
     """
     if url is None:
         return SqliteCache(default_path, ttl, max_bytes)
-    scheme, sep, rest = url.partition("://")
-    if sep and scheme.lower() in ("redis", "rediss", "unix"):
+    if is_redis_url(url):
         return RedisCache(url, ttl, max_bytes)
+    scheme, sep, rest = url.partition("://")
     if sep and scheme.lower() == "sqlite" and rest.startswith("/") and rest.strip("/"):
         return SqliteCache(Path(rest[1:]), ttl, max_bytes)
     if url.strip() and not sep:

@@ -1,0 +1,84 @@
+"""What the ``clew`` commands share: where the store is, argument types, the table printer."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TypeAlias
+
+from clew.config import load_config
+
+__all__ = [
+    "MAX_NAME",
+    "CommandAdder",
+    "Subcommands",
+    "clip",
+    "local_time",
+    "positive_int",
+    "store_options",
+    "store_path",
+    "table",
+]
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What ``ArgumentParser.add_subparsers`` returns: call ``add_parser`` on it."""
+CommandAdder: TypeAlias = Callable[[Subcommands], None]
+"""Adds one sub-command (with ``handler`` set) to the ``clew`` parser."""
+
+MAX_NAME = 40
+
+
+def store_path(given: str | None) -> Path:
+    """The store to read: ``--store``, else ``$CLEW_STORE``, else ``.clew/traces.db``."""
+    if given:
+        return Path(given)
+    return load_config().store_path
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def store_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--store",
+        metavar="PATH",
+        help="the trace store file (default: $CLEW_STORE, else .clew/traces.db)",
+    )
+    options.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return options
+
+
+def local_time(timestamp: str | None) -> str:
+    if not timestamp:
+        return "-"
+    try:
+        return datetime.fromisoformat(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return timestamp
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def table(header: Sequence[str], rows: list[list[str]], right: set[int]) -> str:
+    everything = [list(header), *rows]
+    widths = [max(len(row[i]) for row in everything) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in everything
+    ]
+    return "\n".join(lines)
