@@ -276,7 +276,10 @@ def hand_settings_file(path: str | Path) -> dict[str, Any]:
         ConfigurationError: the file or one of its settings is bad; says which.
     """
     settings = settings_file(path)
-    load_config(**settings)  # a bad setting stops here, not in every worker
+    try:
+        load_config(**settings)  # a bad setting stops here, not in every worker
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from None
     os.environ[CONFIG_VARIABLE] = str(Path(path).resolve())
     return settings
 

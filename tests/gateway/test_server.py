@@ -425,3 +425,26 @@ def test_metrics_count_requests_tokens_and_errors(gateway: str, client: Any) -> 
     assert sum(tokens) > 0
     assert "clew_gateway_request_seconds_bucket" in text
     assert KEY not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("providers: [1\n", "not valid YAML"),
+        ("- a list\n", "mapping of settings"),
+        ("gateway: {timeout: -1}\n", "gateway.timeout"),
+        ("providers: {openia: {api_key: x}}\n", "unknown provider 'openia'"),
+    ],
+)
+def test_a_bad_config_file_is_named_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    from clew.cli import main
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    assert main(["serve", "--config", str(path), "--port", "1"]) == 1
+    error = capsys.readouterr().err
+    assert str(path) in error and message in error
+    assert main(["serve", "--config", str(tmp_path / "missing.yaml")]) == 1
+    assert "cannot read the settings file" in capsys.readouterr().err
