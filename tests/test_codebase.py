@@ -73,6 +73,7 @@ ALLOWED = {
     "providers": VOCABULARY | {"tracer"},
     "setup": VOCABULARY | {"config", "exporters", "tracer"},
     "gateway": VOCABULARY | {"config", "providers", "setup", "store", "tracer"},
+    "evals": VOCABULARY | {"config", "gateway", "providers", "setup", "store", "tracer"},
 }
 
 

@@ -46,10 +46,12 @@ from clew.tracer.current import (
 )
 from clew.tracer.decorator import trace
 from clew.tracer.live import LiveSpan
+from clew.tracer.scores import EvalResult, Log
 from clew.tracer.span_block import span
 from clew.tracer.threads import ThreadInstrumentation, instrument_threads, wrap
 
 if TYPE_CHECKING:
+    from clew import evals
     from clew.gateway import deployments
     from clew.gateway.schemas import Completion, CompletionResponse
     from clew.gateway.stream import AsyncCompletionStream, CompletionStream
@@ -64,9 +66,11 @@ __all__ = [
     "CompletionResponse",
     "CompletionTimeoutError",
     "ConfigurationError",
+    "EvalResult",
     "Instrumentation",
     "InvalidRequestError",
     "LiveSpan",
+    "Log",
     "PermissionDeniedError",
     "ProviderError",
     "RateLimitError",
@@ -79,6 +83,7 @@ __all__ = [
     "configure",
     "current_span",
     "deployments",
+    "evals",
     "flush",
     "get_current_trace_id",
     "get_root_trace_id",
@@ -86,6 +91,7 @@ __all__ = [
     "instrument_anthropic",
     "instrument_openai",
     "instrument_threads",
+    "score",
     "shutdown",
     "span",
     "stats",
@@ -156,8 +162,29 @@ def configure(
 
 
 def flush(timeout: float = 5.0) -> bool:
-    """Export every finished span now. Returns False if that took longer than ``timeout`` s."""
+    """Finish pending evals and export every finished span now. Returns False if that took
+    longer than ``timeout`` seconds."""
     return _setup.flush(timeout)
+
+
+def score(
+    trace_id: str,
+    name: str,
+    value: float | bool,
+    reason: str | None = None,
+    *,
+    root_trace_id: str | None = None,
+) -> None:
+    """Record feedback on a traced call after the fact, from any process: a score span under the
+    span ``trace_id``. See :func:`clew.evals.feedback.score`.
+
+    Example:
+        >>> import clew
+        >>> clew.score(trace_id, "thumbs_up", True, "the user clicked 👍")  # doctest: +SKIP
+    """
+    from clew.evals.feedback import score as record
+
+    record(trace_id, name, value, reason, root_trace_id=root_trace_id)
 
 
 def stats() -> dict[str, dict[str, Any]]:
@@ -224,4 +251,8 @@ def __getattr__(name: str) -> Any:
         from clew.gateway import deployments
 
         return deployments
+    if name == "evals":
+        import clew.evals
+
+        return clew.evals
     raise AttributeError(f"module 'clew' has no attribute {name!r}")

@@ -28,6 +28,12 @@ CLEW_TRACE_ID: Final = "clew.trace_id"
 CLEW_PARENT_TRACE_ID: Final = "clew.parent_trace_id"
 CLEW_ROOT_TRACE_ID: Final = "clew.root_trace_id"
 CLEW_SCORES: Final = "clew.scores"
+# A score span (a child of the span it scores; see clew.tracer.evaluation)
+CLEW_SCORE_NAME: Final = "clew.score.name"
+CLEW_SCORE_VALUE: Final = "clew.score.value"  # float; absent when the eval failed
+CLEW_SCORE_REASON: Final = "clew.score.reason"
+CLEW_SCORE_SOURCE: Final = "clew.score.source"  # "eval", "feedback" or "experiment"
+CLEW_SCORE_EVAL: Final = "clew.score.eval"  # the eval function's qualified name
 CLEW_USAGE_ESTIMATED: Final = "clew.usage.estimated"
 CLEW_COST_ERROR: Final = "clew.cost.error"
 CLEW_TIME_TO_FIRST_TOKEN: Final = "clew.time_to_first_token"  # seconds

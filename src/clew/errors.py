@@ -181,6 +181,10 @@ class CompletionTimeoutError(CompletionError, TimeoutError):
     type = "timeout_error"
 
 
+class EvalTimeoutError(ClewError, TimeoutError):
+    """An eval function ran longer than its time limit: the reason of its failed score."""
+
+
 class BodyTooLarge(BaseException):
     """Inside ``clew serve``'s body limit: a request body passed the limit while it arrived.
     A BaseException, so that the framework's own handlers (which turn an ``Exception`` met while

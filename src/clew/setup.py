@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from clew.exporters.fanout import ClewSpanProcessor
 from clew.exporters.lifecycle import build_pipeline, flush_all, install_exit_flush, shutdown_all
 from clew.exporters.memory import MemorySpanExporter
 from clew.exporters.pipeline import ExportPipeline
-from clew.tracer import entry, sdk_shortcut
+from clew.tracer import entry, evaluation, sdk_shortcut
 from clew.tracer.id_generator import ClewIdGenerator
 
 __all__ = [
@@ -326,11 +327,15 @@ def clew_processor() -> ClewSpanProcessor:
 
 
 def flush(timeout: float = 5.0) -> bool:
-    """Export every finished span now; returns False if that did not finish within ``timeout``."""
+    """Finish the pending evals, then export every finished span now (their scores too);
+    returns False if that did not finish within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    evaluated = evaluation.drain(timeout)
+    timeout = max(deadline - time.monotonic(), 0.0)
     runtime = _runtime
     if runtime is None:
-        return True
-    done = flush_all(runtime.pipelines.values(), timeout)
+        return evaluated
+    done = flush_all(runtime.pipelines.values(), timeout) and evaluated
     for processor in _processor.unpipelined():
         done = processor.force_flush(int(timeout * 1000)) and done
     return done

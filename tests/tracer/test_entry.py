@@ -32,6 +32,8 @@ SAMPLE_OPTIONS: dict[str, Any] = {
     "log_omit_outputs": True,
     "log_omit": True,
     "log_sample_rate": 1.0,
+    "eval_funcs": [lambda log: None],  # scores nothing: no score span joins the comparison
+    "apply_eval_frac": 0.5,
 }
 
 

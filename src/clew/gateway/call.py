@@ -34,6 +34,7 @@ from clew.log_record import new_trace_id, root_trace_id_of
 from clew.providers.engine import record_outcome
 from clew.providers.pricing import Cost, cost_of
 from clew.tracer.entry import open_span, stitch
+from clew.tracer.evaluation import registered
 from clew.tracer.live import LIVE_KEY, LiveSpan, current_context
 from clew.tracer.options import SpanOptions, SpanSpec
 
@@ -64,6 +65,11 @@ def _options(plan: Plan) -> SpanOptions:
         options["end_user_identifier"] = request.end_user_identifier
     if request.target is not None:
         options["target"] = request.target
+    if request.eval_metric_ids:
+        try:
+            options["eval_funcs"] = registered(request.eval_metric_ids)
+        except KeyError as exc:
+            raise InvalidRequestError(exc.args[0], param="eval_metric_ids") from None
     if plan.deployment_id:
         options["deployment_id"] = plan.deployment_id
     if request.log_omit_inputs:

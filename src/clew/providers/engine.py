@@ -315,6 +315,7 @@ def record_outcome(
     attrs = usage.attributes()
     attrs.update(cost.attributes())
     live.update_attributes(attrs)
+    live.add_usage(usage.input_tokens, usage.output, cost.amount)
     return cost
 
 

@@ -373,6 +373,20 @@ class TraceStore:
                 )
             return queries.trace_records(conn, root)
 
+    def root_of(self, trace_id: str) -> str | None:
+        """The ``root_trace_id`` of the trace holding the span ``trace_id`` (None: not stored).
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        with self._reader() as conn:
+            if conn is None:
+                return None
+            try:
+                return queries.resolve_root(conn, trace_id)
+            except AmbiguousIdError:
+                return None
+
     def count_spans(self) -> int:
         """How many span records the store holds (0 for a store without schema).
 

@@ -29,6 +29,7 @@ from clew.log_record import parse_uuid, span_id_from_log_trace_id
 from clew.tracer.live import LiveSpan, dropped_span
 from clew.tracer.options import SpanSpec
 from clew.tracer.sampling import SAMPLING_MASK, sample_bound
+from clew.tracer.scores import Evaluation
 from clew.tracer.sdk_shortcut import SPAN_KEY, StartSpan, valid_span_context
 from clew.tracer.serialize import DEFAULT_MAX_BYTES, to_json
 
@@ -215,19 +216,20 @@ def open_span(
         attrs[a.CLEW_DEPTH] = depth
         attrs[a.CLEW_EXECUTION_ORDER] = next(counter)
         max_bytes = settings.max_value_bytes
-        if omit_in:
-            attrs[a.CLEW_INPUTS_OMITTED] = True
-        elif inputs is not None:
+        values = None
+        if inputs is not None and (not omit_in or spec.evals):
             try:
                 values = inputs(*inputs_args)
             except Exception:  # foreign: arguments that do not fit the signature
                 values = None
-            if values is not None:
-                attrs[a.CLEW_INPUTS] = to_json(values, max_bytes)
+        if omit_in:
+            attrs[a.CLEW_INPUTS_OMITTED] = True
+        elif values is not None:
+            attrs[a.CLEW_INPUTS] = to_json(values, max_bytes)
         if omit_out:
             attrs[a.CLEW_OUTPUT_OMITTED] = True
         span = settings.start_span(spec.name, context, kind, attrs, preset)
-        return LiveSpan(
+        live = LiveSpan(
             span,
             parent,
             span.is_recording(),
@@ -239,6 +241,13 @@ def open_span(
             spec.tags or None,
             spec.metadata,
         )
+        if (
+            spec.evals
+            and live.recording
+            and span.get_span_context().trace_id >> 64 < spec.eval_bound
+        ):
+            live.evaluation = Evaluation(spec.evals, values, spec.target)
+        return live
     except Exception:
         internal_error(logger, "opening span %r failed", spec.name)
         return None

@@ -45,7 +45,8 @@ class _Collector:
 
 
 def _collector(live: LiveSpan) -> _Collector | None:
-    return _Collector() if live.recording and not live.omit_outputs else None
+    wanted = not live.omit_outputs or live.evaluation is not None  # evals see omitted output
+    return _Collector() if live.recording and wanted else None
 
 
 class TracedGenerator(Generator[Any, Any, Any]):

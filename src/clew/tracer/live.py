@@ -19,7 +19,7 @@ import random
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import Token
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -39,6 +39,9 @@ from clew.tracer.sdk_shortcut import (
     valid_span_context,
 )
 from clew.tracer.serialize import to_json
+
+if TYPE_CHECKING:
+    from clew.tracer.scores import Evaluation
 
 __all__ = [
     "INSERTABLE_FIELDS",
@@ -94,6 +97,7 @@ class LiveSpan:
         "counter",
         "depth",
         "ended",
+        "evaluation",
         "max_bytes",
         "omit_inputs",
         "omit_outputs",
@@ -127,6 +131,7 @@ class LiveSpan:
         self._metadata = metadata
         self._pending: dict[str, Any] | None = None
         self.ended = False
+        self.evaluation: Evaluation | None = None  # set when eval functions score this span
 
     # -- ids -------------------------------------------------------------------------------
     @property
@@ -162,7 +167,10 @@ class LiveSpan:
             self._set(a.CLEW_INPUTS, to_json(dict(inputs), self.max_bytes))
 
     def set_output(self, output: Any) -> None:
-        """Set the span's output (ignored when outputs are omitted or sampled out)."""
+        """Set the span's output (ignored when outputs are omitted or sampled out; eval
+        functions see it even then)."""
+        if self.evaluation is not None and not self.ended:
+            self.evaluation.output = output
         if self.recording and not self.omit_outputs and not self.ended:
             self._set(a.CLEW_OUTPUT, to_json(output, self.max_bytes))
 
@@ -234,6 +242,8 @@ class LiveSpan:
                 self._set(a.CLEW_SCORES, to_json(scores, self.max_bytes))
             elif key == "target":
                 self._set(a.CLEW_TARGET, to_json(value, self.max_bytes))
+                if self.evaluation is not None:
+                    self.evaluation.target = value
             elif key == "name":
                 self.span.update_name(str(value))
             else:
@@ -247,6 +257,15 @@ class LiveSpan:
             return json.loads(text) if isinstance(text, str) else None
         except ValueError:
             return None
+
+    def add_usage(self, input_tokens: int, output_tokens: int, cost: float | None) -> None:
+        """Count an LLM call's tokens and cost for the eval functions of this span and of every
+        span above it (most have none: then this only walks up the parents)."""
+        span: LiveSpan | None = self
+        while span is not None:
+            if span.evaluation is not None:
+                span.evaluation.add_usage(input_tokens, output_tokens, cost)
+            span = span.parent
 
     # -- life cycle ------------------------------------------------------------------------
     def activate(self) -> Token[Context]:
@@ -274,6 +293,10 @@ class LiveSpan:
             if attrs:
                 set_attributes(self.span, attrs)
             end_span(self.span)
+            if self.evaluation is not None:
+                if has_output:
+                    self.evaluation.output = output
+                self.evaluation.finish(self, None)
         except Exception:
             internal_error(logger, "ending span %r failed", self.span)
 
@@ -292,6 +315,8 @@ class LiveSpan:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, _error_text(exc)))
             end_span(span)
+            if self.evaluation is not None:
+                self.evaluation.finish(self, exc)
         except Exception:
             internal_error(logger, "ending span %r with an error failed", self.span)
 
@@ -311,6 +336,7 @@ class DroppedSpan(LiveSpan):
     omit_outputs = True
     depth = 0
     counter = _NO_ORDER
+    evaluation = None
     max_bytes = 0
     _tags = None
     _metadata = None

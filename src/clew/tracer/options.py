@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, get_type_hints
 
 from clew import attributes as a
@@ -29,6 +29,10 @@ class SpanOptions(TypedDict, total=False):
         log_omit: both of the above.
         log_sample_rate: keep this trace (at a root) or this subtree (below one) with this
             probability, from 0 to 1.
+        eval_funcs: functions that score each call after it ended, off the caller's thread
+            (see :mod:`clew.tracer.evaluation`).
+        apply_eval_frac: the share of calls they score, from 0 to 1 (decided by the trace id,
+            so a trace is scored whole or not at all).
     """
 
     tags: Iterable[str] | None
@@ -41,6 +45,8 @@ class SpanOptions(TypedDict, total=False):
     log_omit_outputs: bool
     log_omit: bool
     log_sample_rate: float | None
+    eval_funcs: Sequence[Callable[..., Any]] | None
+    apply_eval_frac: float
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(get_type_hints(SpanOptions, include_extras=True))
@@ -63,6 +69,8 @@ class SpanSpec:
         omit_inputs: inputs are not recorded here and below.
         omit_outputs: outputs are not recorded here and below.
         rate: the sample rate asked for, or None.
+        evals: the eval functions (empty: none).
+        eval_bound: calls whose trace id's high 64 bits are below it are evaluated.
         bound: the sampling bound of ``rate`` (see :func:`~clew.tracer.sampling.sample_bound`).
         attributes: the span's start attributes the options make.
     """
@@ -70,12 +78,15 @@ class SpanSpec:
     __slots__ = (
         "attributes",
         "bound",
+        "eval_bound",
+        "evals",
         "metadata",
         "name",
         "omit_inputs",
         "omit_outputs",
         "rate",
         "tags",
+        "target",
     )
 
     def __init__(self, name: str, options: SpanOptions | Mapping[str, Any] | None = None) -> None:
@@ -107,6 +118,15 @@ class SpanSpec:
             isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0
         ):
             raise ConfigurationError(f"log_sample_rate must be a number from 0 to 1, got {rate!r}")
+        evals = tuple(opts.get("eval_funcs") or ())
+        if isinstance(opts.get("eval_funcs"), str | bytes) or not all(map(callable, evals)):
+            raise ConfigurationError(
+                "eval_funcs must be a list of functions that take a clew.Log, got"
+                f" {opts.get('eval_funcs')!r}"
+            )
+        frac = opts.get("apply_eval_frac", 1.0)
+        if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0.0 <= frac <= 1.0:
+            raise ConfigurationError(f"apply_eval_frac must be a number from 0 to 1, got {frac!r}")
         attrs: dict[str, Any] = {}
         for field, key in _TEXT_OPTIONS:
             value = opts.get(field)
@@ -122,11 +142,14 @@ class SpanSpec:
         self.omit_outputs = omit or bool(opts.get("log_omit_outputs"))
         self.rate = None if rate is None else float(rate)
         self.bound = sample_bound(self.rate) if self.rate is not None else 0
+        self.evals = evals
+        self.eval_bound = round(float(frac) * (1 << 64))
         if tag_list:
             attrs[a.CLEW_TAGS] = tuple(tag_list)
         if self.metadata:
             attrs[a.CLEW_METADATA] = to_json(self.metadata)
         target = opts.get("target")
+        self.target = target
         if target is not None:
             attrs[a.CLEW_TARGET] = to_json(target)
         self.attributes = attrs
