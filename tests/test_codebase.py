@@ -66,7 +66,7 @@ ALLOWED = {
     "log_record": {"attributes"},
     "environment": set(),
     "config": {"environment", "errors"},
-    "render": set(),
+    "render": {"attributes"},
     "tracer": VOCABULARY,
     "store": VOCABULARY,
     "exporters": VOCABULARY | {"render", "store"},

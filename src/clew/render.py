@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from clew import attributes as a
+
 __all__ = ["format_cost", "format_duration", "format_tokens", "render_tree"]
 
 _MAX_NAME = 60
@@ -107,7 +109,36 @@ def _walk(records: list[Record]) -> list[tuple[str, Record]]:
     return out
 
 
+def _score(record: Record) -> Mapping[str, Any] | None:
+    """The attributes of a score span (see :mod:`clew.tracer.evaluation`), else None."""
+    attrs = record.get("attributes")
+    return attrs if isinstance(attrs, Mapping) and a.CLEW_SCORE_NAME in attrs else None
+
+
+def _score_row(prefix: str, record: Record, attrs: Mapping[str, Any]) -> list[str]:
+    failed = record.get("status") == "error"
+    value = _number(attrs.get(a.CLEW_SCORE_VALUE))
+    text = f"★ {attrs[a.CLEW_SCORE_NAME]}" + (f" = {value:.4g}" if value is not None else "")
+    reason = attrs.get(a.CLEW_SCORE_REASON)
+    detail = _clip(str(record.get("error") or "error"), _MAX_ERROR) if failed else ""
+    if reason and not failed:
+        detail = _clip(f"“{reason}”", _MAX_ERROR)
+    source = attrs.get(a.CLEW_SCORE_SOURCE)
+    return [
+        prefix + text,
+        "",
+        _FAILED if failed else _OK,
+        str(source) if source else "",
+        "",
+        "",
+        detail,
+    ]
+
+
 def _row(prefix: str, record: Record) -> list[str]:
+    score = _score(record)
+    if score is not None:
+        return _score_row(prefix, record, score)
     failed = record.get("status") == "error"
     model = record.get("model")
     return [
@@ -141,11 +172,16 @@ def _render_one(root_trace_id: str, records: list[Record]) -> str:
     start = head.get("start_timestamp") or "?"
     title = f"trace {root_trace_id}" + (f" · {project}" if project else "") + f" · {start}"
     lines = [title, *_table([_row(prefix, record) for prefix, record in walked])]
-    starts = [t for r in records if (t := _epoch(r.get("start_timestamp"))) is not None]
-    ends = [t for r in records if (t := _epoch(r.get("end_timestamp"))) is not None]
+    timed = [r for r in records if _score(r) is None]  # scores end after the trace: not timed
+    starts = [t for r in timed if (t := _epoch(r.get("start_timestamp"))) is not None]
+    ends = [t for r in timed if (t := _epoch(r.get("end_timestamp"))) is not None]
     wall = max(ends) - min(starts) if starts and ends else _number(head.get("latency"))
     errors = sum(1 for r in records if r.get("status") == "error")
-    parts = [f"{len(records)} span{'s' if len(records) != 1 else ''}", format_duration(wall)]
+    scores = sum(1 for r in records if _score(r) is not None)
+    spans = len(records) - scores
+    parts = [f"{spans} span{'s' if spans != 1 else ''}", format_duration(wall)]
+    if scores:
+        parts.append(f"{scores} score{'s' if scores != 1 else ''}")
     tokens = format_tokens(_sum(records, "input_tokens"), _sum(records, "output_tokens"))
     if tokens:
         parts.append(f"{tokens} tokens")

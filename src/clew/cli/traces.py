@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from clew.cli.common import (
     MAX_NAME,
@@ -36,19 +37,51 @@ def add_traces(commands: Subcommands) -> None:
     parser.add_argument(
         "--status", choices=("error", "success"), help="only failed or only clean traces"
     )
+    parser.add_argument(
+        "--score",
+        type=_score_filter,
+        metavar="NAME[OP VALUE]",
+        help="only traces with a score NAME, or one that compares so: 'accuracy<0.5'"
+        " (OP: < <= > >= =)",
+    )
     parser.set_defaults(handler=_traces)
+
+
+_SCORE_FILTER = re.compile(r"\s*([^<>=\s][^<>=]*?)\s*(?:(<=|>=|<|>|=)\s*(\S+)\s*)?")
+
+
+def _score_filter(text: str) -> tuple[str, str | None, float | None]:
+    found = _SCORE_FILTER.fullmatch(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME or NAME<VALUE (such as accuracy<0.5), got {text!r}"
+        )
+    name, op, value = found.groups()
+    if op is None:
+        return name, None, None
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} in --score {text!r} is not a number") from None
+    return name, op, number
 
 
 def _traces(args: argparse.Namespace) -> int:
     path = store_path(args.store)
     traces = TraceStore(path).list_traces(
-        limit=args.limit, tag=args.tag, user=args.user, session=args.session, status=args.status
+        limit=args.limit,
+        tag=args.tag,
+        user=args.user,
+        session=args.session,
+        status=args.status,
+        score=args.score,
     )
     if args.json:
         print(json.dumps(traces, indent=2, ensure_ascii=False))
         return 0
     if not traces:
-        filtered = any(v is not None for v in (args.tag, args.user, args.session, args.status))
+        filters = (args.tag, args.user, args.session, args.status, args.score)
+        filtered = any(v is not None for v in filters)
         print(f"No traces {'match these filters ' if filtered else ''}in {path}.")
         return 0
     rows = [
@@ -61,12 +94,27 @@ def _traces(args: argparse.Namespace) -> int:
             format_duration(t["latency"]),
             format_tokens(t["input_tokens"], t["output_tokens"]),
             format_cost(t["cost"]),
+            _scores_text(t["scores"]),
         ]
         for t in traces
     ]
-    header = ("START", "ROOT TRACE ID", "NAME", "SPANS", "STATUS", "LATENCY", "TOKENS", "COST")
+    header = (
+        "START",
+        "ROOT TRACE ID",
+        "NAME",
+        "SPANS",
+        "STATUS",
+        "LATENCY",
+        "TOKENS",
+        "COST",
+        "SCORES",
+    )
     print(table(header, rows, right={3, 5, 6, 7}))
     return 0
+
+
+def _scores_text(scores: dict[str, float]) -> str:
+    return clip(" ".join(f"{name}={value:.2f}" for name, value in scores.items()), 40) or "-"
 
 
 # --- clew show -------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ _WALK_SESSION = (
 _WALK_ERRORS = (
     "SELECT root_trace_id, start_ns FROM spans WHERE status = 'error' ORDER BY start_ns DESC"
 )
+_SCORE_OPS = ("<", "<=", ">", ">=", "=")
 # The spans of one trace: its key leads the id index, and the key is a hash for ids that are
 # not UUIDs, so the id is compared as well. Every query below takes (root_key, root_trace_id).
 _OF_TRACE = "root_key = ? AND root_trace_id = ?"
@@ -50,6 +51,10 @@ _FIRST_START = f"SELECT min(start_ns) FROM spans WHERE {_OF_TRACE}"
 _AGGREGATE = (
     "SELECT count(*), max(status = 'error'), min(start_ns), max(end_ns),"
     f" sum(input_tokens), sum(output_tokens), sum(cost) FROM spans WHERE {_OF_TRACE}"
+)
+# The same without the trace's score spans, which end after the trace (an eval runs later).
+_AGGREGATE_UNSCORED = (
+    f"{_AGGREGATE} AND trace_id NOT IN (SELECT trace_id FROM span_scores WHERE root_trace_id = ?)"
 )
 # The span a trace is named after: its real root if it was stored, else the earliest span
 # (whose parent is then missing from the store).
@@ -77,21 +82,59 @@ def _has_error(conn: sqlite3.Connection, root: str) -> bool:
     return conn.execute(_HAS_ERROR, _of_trace(root)).fetchone() is not None
 
 
+ScoreFilter = tuple[str, str | None, float | None]
+"""A score filter: its name, and optionally an operator (``<``, ``<=``, ``>``, ``>=``, ``=``)
+and a value: traces with a score of that name (whose value compares so)."""
+
+
+def _score_condition(score: ScoreFilter) -> tuple[str, tuple[Any, ...]]:
+    name, op, value = score
+    if op is None:
+        return "name = ?", (name,)
+    if op not in _SCORE_OPS:
+        raise ValueError(f"a score filter compares with one of {' '.join(_SCORE_OPS)}; got {op!r}")
+    return f"name = ? AND value {op} ?", (name, value)
+
+
+def _has_scores(conn: sqlite3.Connection) -> bool:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'span_scores'").fetchone()
+    return found is not None
+
+
 def _plan(
-    tag: str | None, user: str | None, session: str | None, status: str | None
-) -> tuple[str, tuple[str, ...], list[_Check]]:
-    """The most selective walk for the filters, and checks for the filters it leaves out."""
+    tag: str | None,
+    user: str | None,
+    session: str | None,
+    status: str | None,
+    score: ScoreFilter | None = None,
+) -> tuple[str, tuple[Any, ...], list[_Check]]:
+    """The most selective walk for the filters, and checks for the filters it leaves out.
+
+    A score filter leads the walk unless a tag, session or user does (scores are few).
+    """
     walk: str
-    params: tuple[str, ...] = ()
+    params: tuple[Any, ...] = ()
+    checks: list[_Check] = []
     if tag is not None:
         walk, params = _WALK_TAG, (tag,)
     elif session is not None:
         walk, params = _WALK_SESSION, (session,)
     elif user is not None:
         walk, params = _WALK_USER, (user,)
+    elif score is not None:
+        where, params = _score_condition(score)
+        score = None  # the walk filters on it
+        walk = (
+            f"SELECT root_trace_id, start_ns FROM span_scores WHERE {where} ORDER BY start_ns DESC"
+        )
     else:
         walk = _WALK_ERRORS if status == "error" else _WALK_ALL
-    checks: list[_Check] = []
+    if score is not None:
+        where, values = _score_condition(score)
+        has_score = f"SELECT 1 FROM span_scores WHERE root_trace_id = ? AND {where} LIMIT 1"
+        checks.append(
+            lambda conn, root: conn.execute(has_score, (root, *values)).fetchone() is not None
+        )
     if user is not None and walk is not _WALK_USER:
         checks.append(_has(_HAS_USER, user))
     if session is not None and walk is not _WALK_SESSION:
@@ -109,7 +152,7 @@ def _first_start(conn: sqlite3.Connection, root: str) -> float:
 
 
 def _newest_roots(
-    conn: sqlite3.Connection, limit: int, walk: str, params: tuple[str, ...], checks: list[_Check]
+    conn: sqlite3.Connection, limit: int, walk: str, params: tuple[Any, ...], checks: list[_Check]
 ) -> list[str]:
     """The ``limit`` matching root ids whose traces started last, newest first.
 
@@ -138,10 +181,11 @@ def _newest_roots(
     return sorted(starts, key=lambda root: (starts[root], root), reverse=True)[:limit]
 
 
-def _summary(conn: sqlite3.Connection, root: str) -> dict[str, Any]:
+def _summary(conn: sqlite3.Connection, root: str, scored: bool) -> dict[str, Any]:
     key = _of_trace(root)
+    aggregate, params = (_AGGREGATE_UNSCORED, (*key, root)) if scored else (_AGGREGATE, key)
     count, has_error, first, last, input_tokens, output_tokens, cost = conn.execute(
-        _AGGREGATE, key
+        aggregate, params
     ).fetchone()
     name, project, user, session = conn.execute(_HEAD, key).fetchone()
     total = None
@@ -161,6 +205,7 @@ def _summary(conn: sqlite3.Connection, root: str) -> dict[str, Any]:
         "project_name": project,
         "end_user_identifier": user,
         "session_id": session,
+        "scores": _scores(conn, root) if scored else {},
     }
 
 
@@ -172,12 +217,27 @@ def newest_traces(
     user: str | None = None,
     session: str | None = None,
     status: str | None = None,
+    score: ScoreFilter | None = None,
 ) -> list[dict[str, Any]]:
-    """Summaries of the ``limit`` matching traces that started last, newest first."""
+    """Summaries of the ``limit`` matching traces that started last, newest first, each with
+    its ``scores`` (name → mean value) when the store keeps scores."""
     if limit <= 0:
         return []
-    walk, params, checks = _plan(tag, user, session, status)
-    return [_summary(conn, root) for root in _newest_roots(conn, limit, walk, params, checks)]
+    scored = _has_scores(conn)
+    if score is not None and not scored:
+        return []  # no score was ever stored here
+    walk, params, checks = _plan(tag, user, session, status, score)
+    roots = _newest_roots(conn, limit, walk, params, checks)
+    return [_summary(conn, root, scored) for root in roots]
+
+
+def _scores(conn: sqlite3.Connection, root: str) -> dict[str, float]:
+    rows = conn.execute(
+        "SELECT name, avg(value) FROM span_scores WHERE root_trace_id = ? AND value IS NOT NULL"
+        " GROUP BY name ORDER BY name",
+        (root,),
+    )
+    return {str(name): float(value) for name, value in rows}
 
 
 def trace_records(conn: sqlite3.Connection, root: str) -> list[dict[str, Any]]:

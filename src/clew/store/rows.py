@@ -31,9 +31,25 @@ from clew.store.schema import KEY_OFFSET, SPAN_COLUMNS, root_key, span_key
 
 __all__ = ["READ_COLUMNS", "Rows", "record_of_row", "rows_of_records", "rows_of_spans"]
 
-Rows: TypeAlias = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
-"""The ``spans`` rows (in :data:`~clew.store.schema.SPAN_COLUMNS` order) and ``span_tags`` rows
-of a batch."""
+Rows: TypeAlias = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+"""The ``spans`` rows (in :data:`~clew.store.schema.SPAN_COLUMNS` order), ``span_tags`` rows
+and ``span_scores`` rows of a batch."""
+
+
+def _score_row(
+    attrs: Mapping[str, Any], start: int | None, root: str, trace: str, parent: str | None
+) -> tuple[Any, ...]:
+    """The ``span_scores`` row of a score span (its attributes name the score)."""
+    return (
+        str(attrs[a.CLEW_SCORE_NAME]),
+        start,
+        root,
+        trace,
+        parent,
+        _number(attrs.get(a.CLEW_SCORE_VALUE)),
+        _text(attrs.get(a.CLEW_SCORE_SOURCE)),
+    )
+
 
 READ_COLUMNS = SPAN_COLUMNS[SPAN_COLUMNS.index("root_trace_id") : SPAN_COLUMNS.index("fields") + 1]
 """The columns :func:`record_of_row` takes, in order."""
@@ -63,6 +79,7 @@ def rows_of_spans(spans: Iterable[ReadableSpan], project_name: str | None = None
     """
     span_rows: list[tuple[Any, ...]] = []
     tag_rows: list[tuple[Any, ...]] = []
+    score_rows: list[tuple[Any, ...]] = []
     error_code = StatusCode.ERROR
     resource: object = None
     project = project_name
@@ -125,7 +142,9 @@ def rows_of_spans(spans: Iterable[ReadableSpan], project_name: str | None = None
         if tags:
             for tag in tags:
                 tag_rows.append((str(tag), start, root, trace))
-    return span_rows, tag_rows
+        if a.CLEW_SCORE_NAME in attrs:
+            score_rows.append(_score_row(attrs, start, root, trace, parent))
+    return span_rows, tag_rows, score_rows
 
 
 def _ns(timestamp: Any) -> int | None:
@@ -146,6 +165,7 @@ def rows_of_records(records: Iterable[Mapping[str, Any]]) -> Rows:
     """
     span_rows: list[tuple[Any, ...]] = []
     tag_rows: list[tuple[Any, ...]] = []
+    score_rows: list[tuple[Any, ...]] = []
     for record in records:
         trace = str(record["trace_id"])
         root = str(record.get("root_trace_id") or trace)
@@ -196,7 +216,10 @@ def rows_of_records(records: Iterable[Mapping[str, Any]]) -> Rows:
         )
         for tag in record.get("tags") or ():
             tag_rows.append((str(tag), start, root, trace))
-    return span_rows, tag_rows
+        attrs = record.get("attributes")
+        if isinstance(attrs, Mapping) and a.CLEW_SCORE_NAME in attrs:
+            score_rows.append(_score_row(attrs, start, root, trace, columns["parent_trace_id"]))
+    return span_rows, tag_rows, score_rows
 
 
 def record_of_row(row: tuple[Any, ...]) -> dict[str, Any]:

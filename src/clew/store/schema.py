@@ -9,6 +9,9 @@ Schema version 2 (kept in ``PRAGMA user_version``):
   as JSON in ``fields``. Copies of the values that queries filter on and sum (user, session,
   depth, tokens, cost) sit in columns of their own.
 - ``span_tags``: one row per (tag, span), clustered by tag then start time.
+- ``span_scores``: one row per score span (see :mod:`clew.tracer.evaluation`), clustered by
+  score name then start time, for filtering traces on their scores; added to a version 2 store
+  on its next write (:data:`ADDITIONS`), so stores of either kind stay readable.
 
 Trace ids are random, so every index keyed by them costs one page write per trace per batch,
 wherever the trace lands in the index. The schema keeps exactly one such index, and keeps it
@@ -85,6 +88,22 @@ SCHEMA: Final = (
     ) WITHOUT ROWID""",
 )
 
+ADDITIONS: Final = (
+    """CREATE TABLE IF NOT EXISTS span_scores (
+        name TEXT NOT NULL,
+        start_ns INTEGER,
+        root_trace_id TEXT NOT NULL,
+        trace_id TEXT NOT NULL,
+        scored_trace_id TEXT,
+        value REAL,
+        source TEXT,
+        PRIMARY KEY (name, start_ns, root_trace_id, trace_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS span_scores_root ON span_scores (root_trace_id)",
+)
+"""Tables added to schema version 2 since it was made: created on the first write of a process
+(``IF NOT EXISTS``), and read only where they exist."""
+
 SPAN_COLUMNS: Final = (
     "root_key",
     "span_key",
@@ -117,6 +136,11 @@ INSERT_SPAN: Final = (
 )
 INSERT_TAG: Final = (
     "INSERT OR IGNORE INTO span_tags (tag, start_ns, root_trace_id, trace_id) VALUES (?, ?, ?, ?)"
+)
+INSERT_SCORE: Final = (
+    "INSERT OR REPLACE INTO span_scores"
+    " (name, start_ns, root_trace_id, trace_id, scored_trace_id, value, source)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
 FROM_VERSION_1: Final = (

@@ -70,13 +70,25 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 def _insert(
-    conn: sqlite3.Connection, span_rows: list[tuple[Any, ...]], tag_rows: list[tuple[Any, ...]]
+    conn: sqlite3.Connection,
+    span_rows: list[tuple[Any, ...]],
+    tag_rows: list[tuple[Any, ...]],
+    score_rows: list[tuple[Any, ...]],
 ) -> None:
     """Insert rows in the open transaction, replacing spans already stored."""
     conn.executemany(schema.DELETE_SPAN, [row[:4] for row in span_rows])
     conn.executemany(schema.INSERT_SPAN, span_rows)
     if tag_rows:
         conn.executemany(schema.INSERT_TAG, tag_rows)
+    if score_rows:
+        conn.executemany(schema.INSERT_SCORE, score_rows)
+
+
+def _add_tables(conn: sqlite3.Connection) -> None:
+    """Create the tables added to the schema since its version was set, if missing."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'span_scores'").fetchone() is None:
+        for statement in schema.ADDITIONS:
+            conn.execute(statement)
 
 
 class TraceStore:
@@ -148,14 +160,14 @@ class TraceStore:
         self._write(rows.rows_of_records(records))
 
     def _write(self, batch: rows.Rows) -> None:
-        span_rows, tag_rows = batch
+        span_rows, tag_rows, score_rows = batch
         if not span_rows:
             return
         with self._lock:
             conn = self._writer()
 
             def insert() -> None:
-                _insert(conn, span_rows, tag_rows)
+                _insert(conn, span_rows, tag_rows, score_rows)
 
             self._retry_busy(conn, insert)
 
@@ -206,6 +218,7 @@ class TraceStore:
         conn.execute("PRAGMA cache_size = -16384")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
+            self._retry_busy(conn, lambda: _add_tables(conn))
             return
         if version > SCHEMA_VERSION:
             raise StoreError(
@@ -223,6 +236,7 @@ class TraceStore:
                     conn.execute(statement)
             for statement in schema.SCHEMA:
                 conn.execute(statement)
+            _add_tables(conn)
             if found == 1:
                 self._copy_version_1(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -310,6 +324,7 @@ class TraceStore:
         user: str | None = None,
         session: str | None = None,
         status: str | None = None,
+        score: queries.ScoreFilter | None = None,
     ) -> list[dict[str, Any]]:
         """The newest traces first, one summary per ``root_trace_id``.
 
@@ -324,12 +339,14 @@ class TraceStore:
             user: only traces with a span for this ``end_user_identifier``.
             session: only traces with a span in this ``session_id``.
             status: ``"error"`` or ``"success"`` to keep only failed or only clean traces.
+            score: only traces with a score of this name, ``(name, None, None)``, or whose
+                value compares so: ``("accuracy", "<", 0.5)``.
 
         Returns:
             Dicts with ``root_trace_id``, ``name``, ``start_timestamp`` (ISO, UTC), ``latency``
             (seconds), ``span_count``, ``status``, ``input_tokens``, ``output_tokens``,
             ``total_tokens``, ``cost``, ``project_name``, ``end_user_identifier``,
-            ``session_id``.
+            ``session_id``, ``scores`` (name → the mean of the trace's scores of that name).
 
         Raises:
             StoreError: the store file does not exist or cannot be read.
@@ -343,7 +360,7 @@ class TraceStore:
             if conn is None:
                 return []
             return queries.newest_traces(
-                conn, limit, tag=tag, user=user, session=session, status=status
+                conn, limit, tag=tag, user=user, session=session, status=status, score=score
             )
 
     def get_trace(self, root_trace_id: str) -> list[dict[str, Any]]:
