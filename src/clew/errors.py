@@ -181,6 +181,11 @@ class CompletionTimeoutError(CompletionError, TimeoutError):
     type = "timeout_error"
 
 
+class EvalError(ClewError):
+    """An eval could not score (an LLM judge's reply it cannot read): its score is recorded as
+    failed."""
+
+
 class EvalTimeoutError(ClewError, TimeoutError):
     """An eval function ran longer than its time limit: the reason of its failed score."""
 

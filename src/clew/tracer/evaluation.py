@@ -39,13 +39,22 @@ from clew.errors import ConfigurationError, EvalTimeoutError, internal_error
 from clew.tracer.entry import open_span, stitch
 from clew.tracer.live import LiveSpan
 from clew.tracer.options import SpanSpec
-from clew.tracer.scores import EvalResult, Evaluation, Log, results_of, set_submitter
+from clew.tracer.scores import (
+    EvalResult,
+    Evaluation,
+    Log,
+    error_text,
+    results_of,
+    set_submitter,
+)
 
 __all__ = [
     "MAX_PENDING",
     "TIMEOUT",
     "WORKERS",
+    "Scored",
     "drain",
+    "evaluate",
     "record_scores",
     "register",
     "registered",
@@ -274,22 +283,11 @@ class _Pool:
         log = _log(job)
         me = threading.get_ident()
         for fn in job.evaluation.evals:
-            name = getattr(fn, "__name__", None) or type(fn).__name__
-            eval_name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', name)}"
+            name, eval_name = _names(fn)
             running = _Running(job, name, eval_name)
             with self._lock:
                 self._running[me] = running
-            error: BaseException | None = None
-            results: list[EvalResult] = []
-            try:
-                value = fn(log)
-                if inspect.isawaitable(value):
-                    if loop is None:
-                        loop = asyncio.new_event_loop()
-                    value = loop.run_until_complete(_bounded(value))
-                results = results_of(value, name)
-            except Exception as exc:  # foreign: the user's eval
-                error = exc
+            results, error, loop = _call(fn, log, loop)
             with self._lock:
                 del self._running[me]
                 if running.abandoned:  # the watchdog recorded its failure already
@@ -297,9 +295,7 @@ class _Pool:
                     continue
             if error is not None:
                 self.failed += 1
-                _emit(job.live, name, "eval", eval_name, None, error)
-            for result in results:
-                _emit(job.live, result.name, "eval", eval_name, result)
+            _record(job.live, "eval", name, eval_name, results, error)
         return loop
 
     def _watch(self) -> None:
@@ -331,6 +327,75 @@ class _Pool:
                     return False
                 self._lock.wait(left)
         return True
+
+
+def _names(fn: Callable[..., Any]) -> tuple[str, str]:
+    """An eval's name (its scores' default name) and its qualified name."""
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return name, f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', name)}"
+
+
+def _call(
+    fn: Callable[..., Any], log: Log, loop: asyncio.AbstractEventLoop | None
+) -> tuple[list[EvalResult], BaseException | None, asyncio.AbstractEventLoop | None]:
+    """Run one eval (an async one in ``loop``, made if None): its results or its error, and
+    the loop for the next."""
+    try:
+        value = fn(log)
+        if inspect.isawaitable(value):
+            if loop is None:
+                loop = asyncio.new_event_loop()
+            value = loop.run_until_complete(_bounded(value))
+        return results_of(value, _names(fn)[0]), None, loop
+    except Exception as exc:  # foreign: the user's eval
+        return [], exc, loop
+
+
+def _record(
+    live: LiveSpan,
+    source: str,
+    name: str,
+    eval_name: str,
+    results: list[EvalResult],
+    error: BaseException | None,
+) -> None:
+    if error is not None:
+        _emit(live, name, source, eval_name, None, error)
+    for result in results:
+        _emit(live, result.name, source, eval_name, result)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A score :func:`evaluate` recorded: its value and reason, or the error of its eval."""
+
+    name: str
+    value: float | None
+    reason: str | None = None
+    error: str | None = None
+
+
+def evaluate(
+    live: LiveSpan, evaluation: Evaluation, error: str | None, *, source: str = "experiment"
+) -> tuple[Log, list[Scored]]:
+    """Run a span's evals now, on this thread (an experiment's row), recording a score span
+    each as the pool would, with ``source``; returns the Log they were given and the scores.
+    The span must have ended; its evaluation is one made with ``deferred`` set."""
+    log = _log(_Job(live, evaluation, error))
+    scored: list[Scored] = []
+    loop: asyncio.AbstractEventLoop | None = None
+    try:
+        for fn in evaluation.evals:
+            name, eval_name = _names(fn)
+            results, failure, loop = _call(fn, log, loop)
+            _record(live, source, name, eval_name, results, failure)
+            if failure is not None:
+                scored.append(Scored(name, None, None, error_text(failure)))
+            scored.extend(Scored(r.name, r.score, r.reason) for r in results)
+    finally:
+        if loop is not None:
+            loop.close()
+    return log, scored
 
 
 async def _bounded(awaitable: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from clew.errors import ConfigurationError
 
-__all__ = ["EvalResult", "Evaluation", "Log", "results_of", "set_submitter"]
+__all__ = ["EvalResult", "Evaluation", "Log", "error_text", "results_of", "set_submitter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +132,28 @@ class Evaluation:
     """What a span's eval functions will be given, gathered while the span runs (see
     :mod:`clew.tracer.evaluation`)."""
 
-    __slots__ = ("cost", "evals", "input_tokens", "inputs", "output", "output_tokens", "target")
+    __slots__ = (
+        "cost",
+        "deferred",
+        "evals",
+        "input_tokens",
+        "inputs",
+        "output",
+        "output_tokens",
+        "target",
+    )
 
-    def __init__(self, evals: Sequence[Callable[..., Any]], inputs: Any, target: Any) -> None:
+    def __init__(
+        self,
+        evals: Sequence[Callable[..., Any]],
+        inputs: Any,
+        target: Any,
+        deferred: bool = False,
+    ) -> None:
         self.evals = evals
+        self.deferred = deferred
+        """True: the span's owner runs the evals itself (``evaluation.evaluate``), not the
+        pool."""
         self.inputs = inputs
         self.target = target
         self.output: Any = None
@@ -152,11 +170,12 @@ class Evaluation:
 
     def finish(self, live: Any, error: BaseException | None) -> None:
         """The span ended: hand it to the evals' pool (the caller's thread does nothing more)."""
-        if _submit is not None:
-            _submit(live, self, _error_text(error) if error is not None else None)
+        if _submit is not None and not self.deferred:
+            _submit(live, self, error_text(error) if error is not None else None)
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """``<Type>: <message>`` (never raises)."""
     try:
         return f"{type(exc).__name__}: {exc}"
     except Exception:  # foreign: the exception's __str__
