@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,8 @@ from clew.tracer.threads import ThreadInstrumentation, instrument_threads, wrap
 
 if TYPE_CHECKING:
     from clew import evals
+    from clew.evals import datasets
+    from clew.evals.experiments import Experiment
     from clew.gateway import deployments
     from clew.gateway.schemas import Completion, CompletionResponse
     from clew.gateway.stream import AsyncCompletionStream, CompletionStream
@@ -82,8 +84,10 @@ __all__ = [
     "completion",
     "configure",
     "current_span",
+    "datasets",
     "deployments",
     "evals",
+    "experiment",
     "flush",
     "get_current_trace_id",
     "get_root_trace_id",
@@ -242,6 +246,42 @@ async def astream_completion(request: Completion | Mapping[str, Any]) -> AsyncCo
     return await run(request)
 
 
+# -- evaluation (imported on first use) ---------------------------------------------------------
+def experiment(
+    name: str,
+    data: Any,
+    func: Callable[..., Any],
+    *,
+    evals: Sequence[Callable[..., Any]] = (),
+    n_trials: int = 1,
+    concurrency: int = 8,
+    metadata: Mapping[str, Any] | None = None,
+    store: str | Path | None = None,
+) -> Experiment:
+    """An experiment: ``func`` on every row of ``data`` (a dataset's name, a dataset, or rows),
+    each call a trace scored by ``evals``; ``.run()`` it. See
+    :func:`clew.evals.experiments.experiment`.
+
+    Example:
+        >>> import clew
+        >>> result = clew.experiment("prompt-v3", data="refund-questions",  # doctest: +SKIP
+        ...     func=answer, evals=[clew.evals.exact_match]).run()
+        >>> print(result.summary)  # doctest: +SKIP
+    """
+    from clew.evals.experiments import experiment as make
+
+    return make(
+        name,
+        data,
+        func,
+        evals=evals,
+        n_trials=n_trials,
+        concurrency=concurrency,
+        metadata=metadata,
+        store=store,
+    )
+
+
 def __getattr__(name: str) -> Any:
     if name in ("Completion", "CompletionResponse"):
         from clew.gateway import schemas
@@ -255,4 +295,8 @@ def __getattr__(name: str) -> Any:
         import clew.evals
 
         return clew.evals
+    if name == "datasets":
+        from clew.evals import datasets
+
+        return datasets
     raise AttributeError(f"module 'clew' has no attribute {name!r}")

@@ -185,6 +185,7 @@ def test_an_eval_over_its_time_is_a_failed_score(
 def test_a_full_queue_skips_evals_and_counts_them(
     spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    assert clew.flush(10) and evaluation.stats()["pending"] == 0  # nothing left from before
     monkeypatch.setattr(evaluation, "MAX_PENDING", 1)
     release = threading.Event()
 

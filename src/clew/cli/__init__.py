@@ -22,6 +22,8 @@ from collections.abc import Callable
 from contextlib import suppress
 
 from clew.cli.common import CommandAdder, Subcommands, store_path
+from clew.cli.datasets import add_datasets
+from clew.cli.experiments import add_experiments
 from clew.cli.gateway import add_deployments, add_keys, add_serve
 from clew.cli.traces import add_show, add_traces
 from clew.errors import ClewError
@@ -55,6 +57,8 @@ COMMANDS: list[CommandAdder] = [
     add_traces,
     add_show,
     add_demo,
+    add_datasets,
+    add_experiments,
     add_deployments,
     add_keys,
     add_serve,

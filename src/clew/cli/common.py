@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ __all__ = [
     "store_options",
     "store_path",
     "table",
+    "usage",
 ]
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -82,3 +84,10 @@ def table(header: Sequence[str], rows: list[list[str]], right: set[int]) -> str:
         for row in everything
     ]
     return "\n".join(lines)
+
+
+def usage(parser: argparse.ArgumentParser, choices: str) -> int:
+    """What a command with sub-commands does when given none: its usage, and exit code 2."""
+    parser.print_usage(sys.stderr)
+    print(f"clew: error: choose {choices}", file=sys.stderr)
+    return 2

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from clew.cli.common import Subcommands, local_time, positive_int, store_options, store_path, table
+from clew.cli.common import (
+    Subcommands,
+    local_time,
+    positive_int,
+    store_options,
+    store_path,
+    table,
+    usage,
+)
 from clew.config import hand_settings_file, load_config
 from clew.errors import ClewError
 from clew.gateway import keys
@@ -23,7 +30,7 @@ def add_deployments(commands: Subcommands) -> None:
         " clew.completion(deployment_id=...) calls. Adding an id that exists stores a new"
         " version; a completion uses the latest.",
     )
-    parser.set_defaults(handler=lambda _: _usage(parser, "add, list or show"))
+    parser.set_defaults(handler=lambda _: usage(parser, "add, list or show"))
     actions = parser.add_subparsers(title="commands", metavar="COMMAND")
     add = actions.add_parser(
         "add",
@@ -52,12 +59,6 @@ def add_deployments(commands: Subcommands) -> None:
     show.add_argument("id", metavar="ID")
     show.add_argument("--version", type=positive_int, metavar="N", help="default: the latest")
     show.set_defaults(handler=_deployments_show)
-
-
-def _usage(parser: argparse.ArgumentParser, choices: str) -> int:
-    parser.print_usage(sys.stderr)
-    print(f"clew: error: choose {choices}", file=sys.stderr)
-    return 2
 
 
 def _deployment_json(
@@ -215,7 +216,7 @@ def add_keys(commands: Subcommands) -> None:
         description="Gateway keys for clew serve, each with a name and limits, kept hashed in"
         " the local store (the server reads CLEW_STORE).",
     )
-    parser.set_defaults(handler=lambda _: _usage(parser, "create, list or revoke"))
+    parser.set_defaults(handler=lambda _: usage(parser, "create, list or revoke"))
     actions = parser.add_subparsers(title="commands", metavar="COMMAND")
     create = actions.add_parser(
         "create",
