@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import clew
 from clew.errors import AuthenticationError, ProviderError
@@ -163,3 +167,68 @@ def test_a_stream_that_stalls_past_the_deadline_raises_a_timeout(
         list(stream)
     assert time.perf_counter() - started < 2.0
     assert llm_record(spans)["status"] == "error"
+
+
+# -- the gateway's write coalescing ------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(st.lists(st.text(max_size=3), max_size=3), max_size=12),
+    pauses=st.lists(st.booleans(), max_size=12),
+    fail_at=st.none() | st.integers(0, 12),
+)
+def test_coalescing_keeps_every_delta_in_order(
+    batches: list[list[str]], pauses: list[bool], fail_at: int | None
+) -> None:
+    from clew.gateway.server import _coalesced
+
+    async def source() -> AsyncIterator[list[str]]:
+        for i, batch in enumerate(batches):
+            if fail_at == i:
+                raise ValueError("broken upstream")
+            if i < len(pauses) and pauses[i]:
+                await asyncio.sleep(0.001)  # the provider is slower than the writer
+            yield batch
+
+    async def relay() -> tuple[list[list[str]], BaseException | None]:
+        written: list[list[str]] = []
+        try:
+            async for merged in _coalesced(source()):
+                written.append(merged)
+        except ValueError as exc:
+            return written, exc
+        return written, None
+
+    written, error = asyncio.run(relay())
+    sent = batches if fail_at is None else batches[:fail_at]
+    assert [t for merged in written for t in merged] == [t for batch in sent for t in batch]
+    assert len(written) <= max(1, len(sent))
+    assert (error is not None) == (fail_at is not None and fail_at < len(batches))
+    if not any(pauses) and sent and any(sent):
+        assert len(written) == 1  # nothing waited between reads: one write
+
+
+def test_a_relay_that_stops_early_stops_its_reader() -> None:
+    from clew.gateway.server import _coalesced
+
+    closed = []
+
+    async def endless() -> AsyncIterator[list[str]]:
+        try:
+            while True:
+                yield ["x"]
+                await asyncio.sleep(0)
+        finally:
+            closed.append(True)
+
+    async def take_two() -> list[list[str]]:
+        out = []
+        merged = _coalesced(endless())
+        async for batch in merged:
+            out.append(batch)
+            if len(out) == 2:
+                break
+        await merged.aclose()
+        return out
+
+    assert len(asyncio.run(take_two())) == 2
+    assert closed == [True]

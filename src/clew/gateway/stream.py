@@ -241,23 +241,25 @@ class AsyncCompletionStream(_Stream):
 
     def __init__(self, core: _Core, response: httpx2.Response | None) -> None:
         super().__init__(core, response)
+        self._batches = self._read()
         self._iter = self._deltas()
 
-    async def _deltas(self) -> AsyncGenerator[str, None]:
+    async def _read(self) -> AsyncGenerator[list[str], None]:
         core = self._core
         if core.cached is not None:
             text, _ = core.cached.text_and_calls()
-            for piece in replay_pieces(text):
-                yield piece
+            yield replay_pieces(text)
             core.complete()
             return
         assert self._http is not None
         try:
             async for data in self._http.aiter_bytes():
-                for piece in core.deltas_of(data):
-                    yield piece
-            for piece in core.deltas_at_end():
-                yield piece
+                pieces = core.deltas_of(data)
+                if pieces:
+                    yield pieces
+            pieces = core.deltas_at_end()
+            if pieces:
+                yield pieces
         except (httpx2.HTTPError, CompletionError) as exc:
             await self._http.aclose()
             raise core.broken(exc) from None
@@ -265,6 +267,16 @@ class AsyncCompletionStream(_Stream):
         answer = core.complete()
         if answer is not None:
             await core.call.astore(answer)
+
+    async def _deltas(self) -> AsyncGenerator[str, None]:
+        async for pieces in self._batches:
+            for piece in pieces:
+                yield piece
+
+    def batches(self) -> AsyncGenerator[list[str], None]:
+        """The text deltas as they arrive: a list per read from the provider (a relay writes
+        each list at once). Iterate either this or the stream itself, not both."""
+        return self._batches
 
     def __aiter__(self) -> Self:
         return self
@@ -275,6 +287,7 @@ class AsyncCompletionStream(_Stream):
     async def aclose(self) -> None:
         """Stop: close the connection and end the span with what arrived."""
         await self._iter.aclose()
+        await self._batches.aclose()
         if self._http is not None:
             await self._http.aclose()
         self._core.abandon()

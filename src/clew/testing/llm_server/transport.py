@@ -54,6 +54,7 @@ class TCPServer(socketserver.ThreadingTCPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # socketserver's 5 drops connections a benchmark opens at once
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], handler: type[Handler], app: App) -> None:
