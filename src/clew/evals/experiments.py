@@ -24,13 +24,13 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import queue
 import statistics
 import sys
 import threading
 import time
 import uuid as uuids
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,13 @@ from clew.evals import datasets
 from clew.evals.datasets import Dataset, Row
 from clew.evals.results import ExperimentResult, RowResult, Summary, save
 from clew.setup import current_config
-from clew.tracer.evaluation import Scored, evaluate
+from clew.setup import stats as setup_stats
+from clew.tracer.entry import open_span
+from clew.tracer.evaluation import Scored, evaluate, span_seconds
+from clew.tracer.live import LiveSpan, current_context
+from clew.tracer.options import SpanSpec
 from clew.tracer.scores import Evaluation, error_text
-from clew.tracer.span_block import span
+from clew.tracer.serialize import to_json
 
 __all__ = ["Experiment", "experiment"]
 
@@ -133,7 +137,8 @@ class Experiment:
         if not self.rows:
             raise ConfigurationError(f"experiment {name!r} has no rows to run")
         self.uuid = str(uuids.uuid4())
-        self._stop = threading.Event()
+        self._spec = SpanSpec(f"experiment {name}", {"log_sample_rate": 1.0})  # rows all kept
+        self._metadata = {"experiment": name, **self.metadata}
 
     def _jobs(self) -> list[tuple[int, int, Row]]:
         return [
@@ -142,42 +147,39 @@ class Experiment:
             for trial in range(self.n_trials)
         ]
 
-    def _open(self, index: int, trial: int, row: Row) -> span:
-        return span(
-            f"experiment {self.name}",
-            inputs=row.inputs,
-            target=row.target,
-            metadata={"experiment": self.name, "row": index, "trial": trial, **self.metadata},
-            log_sample_rate=1.0,  # every row is kept, whatever the sampling
-        )
-
-    def _start(self, block: Any, row: Row) -> Evaluation | None:
-        block.set_attribute(a.CLEW_EXPERIMENT_UUID, self.uuid)
-        if not block.recording:
+    def _open(self, index: int, trial: int, row: Row) -> LiveSpan | None:
+        """The row's root span, current, with its evaluation (deferred: the row runs it)."""
+        live = open_span(self._spec, current_context(), None, dict, (row.inputs,))
+        if live is None:
             return None
-        evaluation = Evaluation(self.evals, dict(row.inputs), row.target, deferred=True)
-        block.evaluation = evaluation
-        return evaluation
+        live.set_attribute(a.CLEW_EXPERIMENT_UUID, self.uuid)
+        live.set_metadata({**self._metadata, "row": index, "trial": trial})
+        if row.target is not None:
+            live.set_attribute(a.CLEW_TARGET, to_json(row.target, live.max_bytes))
+        if live.recording:
+            live.evaluation = Evaluation(self.evals, dict(row.inputs), row.target, deferred=True)
+        return live
 
     def _result(
         self,
         index: int,
         trial: int,
         row: Row,
-        live: Any,
-        evaluation: Evaluation | None,
+        live: LiveSpan | None,
         output: Any,
         error: str | None,
     ) -> RowResult:
         scores: dict[str, list[float]] = {}
         failures: dict[str, str] = {}
+        evaluation = live.evaluation if live is not None else None
         latency, input_tokens, output_tokens, cost = 0.0, 0, 0, None
-        if evaluation is not None:
-            log, scored = evaluate(live, evaluation, error, source="experiment")
-            latency, cost = log.latency, log.cost
-            input_tokens, output_tokens = log.input_tokens, log.output_tokens
-            for item in scored:
-                _collect(item, scores, failures)
+        if live is not None and evaluation is not None:
+            if self.evals:
+                for item in evaluate(live, evaluation, error, source="experiment"):
+                    _collect(item, scores, failures)
+            latency = span_seconds(live)
+            input_tokens, output_tokens = evaluation.input_tokens, evaluation.output_tokens
+            cost = evaluation.cost
         return RowResult(
             index=index,
             trial=trial,
@@ -197,33 +199,38 @@ class Experiment:
     def _one(self, index: int, trial: int, row: Row) -> RowResult:
         output: Any = None
         error: str | None = None
-        block = self._open(index, trial, row)
-        live: Any = None
-        evaluation = None
+        live = self._open(index, trial, row)
+        token = live.activate() if live is not None else None
         try:
-            with block as live:
-                evaluation = self._start(live, row)
-                output = self.func(**row.inputs)
-                live.set_output(output)
+            output = self.func(**row.inputs)
         except Exception as exc:  # foreign: the function under test
             error = error_text(exc)
-        return self._result(index, trial, row, live, evaluation, output, error)
+            if live is not None:
+                live.deactivate(token)  # type: ignore[arg-type]
+                live.fail(exc)
+        else:
+            if live is not None:
+                live.deactivate(token)  # type: ignore[arg-type]
+                live.end(output, True)
+        return self._result(index, trial, row, live, output, error)
 
     async def _aone(self, index: int, trial: int, row: Row) -> RowResult:
         output: Any = None
         error: str | None = None
-        live: Any = None
-        evaluation = None
+        live = self._open(index, trial, row)
+        token = live.activate() if live is not None else None
         try:
-            with self._open(index, trial, row) as live:
-                evaluation = self._start(live, row)
-                output = await self.func(**row.inputs)
-                live.set_output(output)
+            output = await self.func(**row.inputs)
         except Exception as exc:  # foreign: the function under test
             error = error_text(exc)
-        return await asyncio.to_thread(
-            self._result, index, trial, row, live, evaluation, output, error
-        )
+            if live is not None:
+                live.deactivate(token)  # type: ignore[arg-type]
+                live.fail(exc)
+        else:
+            if live is not None:
+                live.deactivate(token)  # type: ignore[arg-type]
+                live.end(output, True)
+        return await asyncio.to_thread(self._result, index, trial, row, live, output, error)
 
     def run(self) -> ExperimentResult:
         """Run every row (``n_trials`` times), ``concurrency`` at a time; store and return
@@ -242,30 +249,51 @@ class Experiment:
         started = time.monotonic()
         jobs = self._jobs()
         progress = _Progress(self.name, len(jobs))
+        pending = iter(jobs)
+        taking = threading.Lock()
+        finished: queue.SimpleQueue[RowResult | None] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def work() -> None:
+            try:
+                while not stop.is_set():
+                    with taking:
+                        job = next(pending, None)
+                    if job is None:
+                        return
+                    _pace()
+                    finished.put(contextvars.Context().run(self._one, *job))  # a trace each
+            finally:
+                finished.put(None)  # this worker is done
+
+        workers = [
+            threading.Thread(target=work, name="clew-experiment", daemon=True)
+            for _ in range(min(self.concurrency, len(jobs)))
+        ]
+        for worker in workers:
+            worker.start()
         results: list[RowResult] = []
         status = "finished"
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="clew-experiment")
-        pending: set[Future[RowResult]] = set()
+        running = len(workers)
         try:
-            queue = iter(jobs)
-            for index, trial, row in queue:  # at most `concurrency` rows ahead of the results
-                context = contextvars.Context()  # each row a trace of its own
-                pending.add(pool.submit(context.run, self._one, index, trial, row))
-                if len(pending) >= self.concurrency:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        results.append(future.result())
-                        progress.add(results[-1])
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    results.append(future.result())
-                    progress.add(results[-1])
+            while running:
+                try:
+                    item = finished.get(timeout=0.2)  # a timeout lets Ctrl-C in
+                except queue.Empty:
+                    continue
+                if item is None:
+                    running -= 1
+                else:
+                    results.append(item)
+                    progress.add(item)
         except KeyboardInterrupt:
             status = "interrupted"
-            results.extend(f.result() for f in pending if f.done() and not f.exception())
+            stop.set()  # rows under way finish in the background; they are not waited for
+            while not finished.empty():
+                item = finished.get_nowait()
+                if item is not None:
+                    results.append(item)
         finally:
-            pool.shutdown(wait=status == "finished", cancel_futures=True)
             progress.end()
         return self._finish(results, status, time.monotonic() - started)
 
@@ -316,6 +344,19 @@ class Experiment:
         except StoreError as exc:
             logger.error("clew: experiment %r ran but could not be stored: %s", self.name, exc)
         return result
+
+
+def _pace() -> None:
+    """Wait (a little) while an exporter's queue is over half full: an experiment makes spans
+    faster than a store may write them while its threads hold the interpreter, and a dropped
+    span would lose a row's trace. Application code is never held up like this; an experiment
+    is a batch job that can wait."""
+    limit = current_config().export.max_queue_size // 2
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline and any(
+        found.get("queued", 0) > limit for found in setup_stats().values()
+    ):
+        time.sleep(0.005)
 
 
 def _collect(item: Scored, scores: dict[str, list[float]], failures: dict[str, str]) -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "record_scores",
     "register",
     "registered",
+    "span_seconds",
     "stats",
 ]
 
@@ -82,13 +83,12 @@ def _log(job: _Job) -> Log:
     live, evaluation = job.live, job.evaluation
     span: Any = live.span
     attrs = getattr(span, "attributes", None) or {}
-    start, end = getattr(span, "start_time", None), getattr(span, "end_time", None)
     return Log(
         inputs=evaluation.inputs,
         output=evaluation.output,
         target=evaluation.target,
         error=job.error,
-        latency=(end - start) / 1e9 if start is not None and end is not None else 0.0,
+        latency=span_seconds(live),
         input_tokens=evaluation.input_tokens,
         output_tokens=evaluation.output_tokens,
         cost=evaluation.cost,
@@ -102,6 +102,13 @@ def _log(job: _Job) -> Log:
         session_id=attrs.get(a.CLEW_SESSION_ID),
         experiment_uuid=attrs.get(a.CLEW_EXPERIMENT_UUID),
     )
+
+
+def span_seconds(live: LiveSpan) -> float:
+    """How long an ended span ran (0 when its span does not say)."""
+    span: Any = live.span
+    start, end = getattr(span, "start_time", None), getattr(span, "end_time", None)
+    return (end - start) / 1e9 if start is not None and end is not None else 0.0
 
 
 # --- score spans -----------------------------------------------------------------------------
@@ -377,10 +384,10 @@ class Scored:
 
 def evaluate(
     live: LiveSpan, evaluation: Evaluation, error: str | None, *, source: str = "experiment"
-) -> tuple[Log, list[Scored]]:
+) -> list[Scored]:
     """Run a span's evals now, on this thread (an experiment's row), recording a score span
-    each as the pool would, with ``source``; returns the Log they were given and the scores.
-    The span must have ended; its evaluation is one made with ``deferred`` set."""
+    each as the pool would, with ``source``; returns the scores. The span must have ended;
+    its evaluation is one made with ``deferred`` set."""
     log = _log(_Job(live, evaluation, error))
     scored: list[Scored] = []
     loop: asyncio.AbstractEventLoop | None = None
@@ -395,7 +402,7 @@ def evaluate(
     finally:
         if loop is not None:
             loop.close()
-    return log, scored
+    return scored
 
 
 async def _bounded(awaitable: Any) -> Any:
