@@ -448,3 +448,45 @@ def test_a_bad_config_file_is_named_before_serving(
     assert str(path) in error and message in error
     assert main(["serve", "--config", str(tmp_path / "missing.yaml")]) == 1
     assert "cannot read the settings file" in capsys.readouterr().err
+
+
+def test_a_client_that_leaves_midstream_ends_the_span(
+    gateway: str, fake: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    trace_id = "5cf92f3577b34da6a3ce929d0e0e4736"
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Tell me a long story"}],
+        "stream": True,
+    }
+    headers = {"x-user-id": KEY, "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+    fake.chunk_delay = 0.05  # a provider that takes its time between tokens
+    try:
+        with httpx2.stream(
+            "POST", gateway + "/v1/chat/completions", json=body, headers=headers, timeout=10
+        ) as response:
+            assert response.status_code == 200
+            next(response.iter_bytes())  # the first bytes, then the client is gone
+    finally:
+        fake.chunk_delay = 0.0
+    spans_file = next(Path(tmp_path_factory.getbasetemp()).glob("gateway*")) / "spans.jsonl"
+    deadline = time.monotonic() + 10
+    ended: list[dict[str, Any]] = []
+    while not ended and time.monotonic() < deadline:
+        lines = spans_file.read_text().splitlines() if spans_file.exists() else []
+        ended = [
+            record
+            for record in map(json.loads, lines)
+            if record["root_trace_id"].replace("-", "") == trace_id
+            and record["name"] == "llm-openai"
+        ]
+        time.sleep(0.1)
+    (span,) = ended
+    assert span["attributes"]["clew.stream.end"] == "closed"
+    again = httpx2.post(
+        gateway + "/v1/chat/completions",
+        json={**body, "stream": False},
+        headers={"x-user-id": KEY},
+        timeout=10,
+    )
+    assert again.status_code == 200  # the server carries on

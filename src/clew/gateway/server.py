@@ -44,7 +44,7 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -180,7 +180,7 @@ async def _json_body(request: Request) -> Any:
 _END = object()
 
 
-async def _coalesced(batches: AsyncIterator[list[str]]) -> AsyncIterator[list[str]]:
+async def _coalesced(batches: AsyncIterator[list[str]]) -> AsyncGenerator[list[str], None]:
     """``batches`` merged into as few as possible: what arrived from the provider while the
     last write went out is written at once.
 
@@ -336,10 +336,11 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
         ``error_event`` with the error body. Counted in the metrics either way."""
 
         async def events() -> AsyncIterator[bytes]:
+            merged = _coalesced(stream.batches())
             try:
                 if first:
                     yield first
-                async for texts in _coalesced(stream.batches()):
+                async for texts in merged:
                     yield b"".join([_sse(None, piece(text)) for text in texts])
                 response = stream.response
                 if response is not None:
@@ -350,6 +351,7 @@ def create_app(keys: Sequence[str] | None = None) -> FastAPI:
                 metrics.failed(request.url.path, caller.name, elapsed(request), exc)
                 yield _sse(error_event, exc.to_dict())
             finally:
+                await merged.aclose()  # its reader first: it may still be reading the stream
                 await stream.aclose()
             if end:
                 yield end
