@@ -13,6 +13,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
 from clew.errors import AmbiguousIdError
@@ -47,6 +48,29 @@ _OF_TRACE = "root_key = ? AND root_trace_id = ?"
 _HAS_USER = f"SELECT 1 FROM spans WHERE {_OF_TRACE} AND +end_user_identifier = ? LIMIT 1"
 _HAS_SESSION = f"SELECT 1 FROM spans WHERE {_OF_TRACE} AND +session_id = ? LIMIT 1"
 _HAS_ERROR = f"SELECT 1 FROM spans WHERE {_OF_TRACE} AND +status = 'error' LIMIT 1"
+_HAS_PROJECT = f"SELECT 1 FROM spans WHERE {_OF_TRACE} AND +project_name = ? LIMIT 1"
+# A span's model: in its attributes (a span from the exporter) or its record (written whole).
+_HAS_MODEL = (
+    f"SELECT 1 FROM spans WHERE {_OF_TRACE} AND ?"
+    " IN (json_extract(attributes, '$.\"gen_ai.request.model\"'),"
+    " json_extract(attributes, '$.\"gen_ai.response.model\"'),"
+    " json_extract(fields, '$.model')) LIMIT 1"
+)
+# Text search: a span's name, inputs, output or messages contain it (not the attribute names).
+_TEXT_IN = (
+    "name",
+    "json_extract(attributes, '$.\"clew.inputs\"')",
+    "json_extract(attributes, '$.\"clew.output\"')",
+    "json_extract(attributes, '$.\"gen_ai.input.messages\"')",
+    "json_extract(attributes, '$.\"gen_ai.output.messages\"')",
+    "json_extract(fields, '$.inputs')",
+    "json_extract(fields, '$.output')",
+)
+_HAS_TEXT = (
+    f"SELECT 1 FROM spans WHERE {_OF_TRACE} AND ("
+    + " OR ".join(f"{place} LIKE ? ESCAPE '\\'" for place in _TEXT_IN)
+    + ") LIMIT 1"
+)
 _FIRST_START = f"SELECT min(start_ns) FROM spans WHERE {_OF_TRACE}"
 _AGGREGATE = (
     "SELECT count(*), max(status = 'error'), min(start_ns), max(end_ns),"
@@ -80,6 +104,47 @@ def _has(sql: str, value: str) -> _Check:
 
 def _has_error(conn: sqlite3.Connection, root: str) -> bool:
     return conn.execute(_HAS_ERROR, _of_trace(root)).fetchone() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Traces that started at or after ``since`` (ns), and before the cursor ``before``:
+    ``(start_ns, root_trace_id)`` of the last trace of the previous page."""
+
+    since: float | None = None
+    before: tuple[float, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """What the viewer filters the trace list on, besides tag, user, session, status and
+    score: the project, a model (requested or answering), and text in a span's name, inputs,
+    output or messages."""
+
+    project: str | None = None
+    model: str | None = None
+    text: str | None = None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _extra_checks(extra: TraceFilter) -> list[_Check]:
+    checks: list[_Check] = []
+    if extra.project is not None:
+        checks.append(_has(_HAS_PROJECT, extra.project))
+    if extra.model is not None:
+        checks.append(_has(_HAS_MODEL, extra.model))
+    if extra.text:
+        patterns = (_like(extra.text),) * len(_TEXT_IN)
+        checks.append(
+            lambda conn, root: (
+                conn.execute(_HAS_TEXT, (*_of_trace(root), *patterns)).fetchone() is not None
+            )
+        )
+    return checks
 
 
 ScoreFilter = tuple[str, str | None, float | None]
@@ -146,34 +211,59 @@ def _plan(
     return walk, params, checks
 
 
+def _up_to(walk: str, params: tuple[Any, ...], start: float) -> tuple[str, tuple[Any, ...]]:
+    """``walk`` from ``start`` back (a page after the first: its traces started before the
+    previous page's last, whose first span the walk must still meet)."""
+    head, order = walk.split(" ORDER BY ")
+    joiner = " AND " if " WHERE " in head else " WHERE "
+    return f"{head}{joiner}start_ns <= ? ORDER BY {order}", (*params, start)
+
+
 def _first_start(conn: sqlite3.Connection, root: str) -> float:
+    """A trace's earliest start in ns: an int (a float would round it), -inf when unknown."""
     (first,) = conn.execute(_FIRST_START, _of_trace(root)).fetchone()
-    return -math.inf if first is None else float(first)
+    return -math.inf if first is None else int(first)
 
 
 def _newest_roots(
-    conn: sqlite3.Connection, limit: int, walk: str, params: tuple[Any, ...], checks: list[_Check]
+    conn: sqlite3.Connection,
+    limit: int,
+    walk: str,
+    params: tuple[Any, ...],
+    checks: list[_Check],
+    window: Window | None = None,
 ) -> list[str]:
     """The ``limit`` matching root ids whose traces started last, newest first.
 
     A trace starts with its earliest span. The walk meets matching spans newest first, so every
-    trace it has not met yet started before the current span: it stops once ``limit`` traces
-    met so far started at or after the current span.
+    trace it has not met yet started at or before the current span: it stops once ``limit``
+    traces met so far started after the current span (ties are ordered by root id, so one
+    that started at the same time may still come). With a ``window``, only traces that
+    started in it count, and the walk stops at its start.
     """
+    since, before = (window.since, window.before) if window is not None else (None, None)
     starts: dict[str, float] = {}
     rejected: set[str] = set()
     ahead: list[float] = []  # max-heap (negated) of found traces' starts not yet walked past
     passed = 0
     with closing(conn.execute(walk, params)) as cursor:
         for root, start in cursor:
+            position = -math.inf if start is None else start
+            if since is not None and position < since:
+                break  # every trace not met yet started before the window
             if root not in starts and root not in rejected:
                 if all(check(conn, root) for check in checks):
-                    starts[root] = first = _first_start(conn, root)
+                    first = _first_start(conn, root)
+                    if (since is not None and first < since) or (
+                        before is not None and (first, root) >= before
+                    ):
+                        rejected.add(root)
+                        continue
+                    starts[root] = first
                     heapq.heappush(ahead, -first)
                 else:
                     rejected.add(root)
-            position = -math.inf if start is None else start
-            while ahead and -ahead[0] >= position:
+            while ahead and -ahead[0] > position:  # walked past it (a tie may be unmet)
                 heapq.heappop(ahead)
                 passed += 1
             if passed >= limit:
@@ -195,6 +285,7 @@ def _summary(conn: sqlite3.Connection, root: str, scored: bool) -> dict[str, Any
         "root_trace_id": root,
         "name": name,
         "start_timestamp": iso_timestamp(first),
+        "start_ns": first,
         "latency": None if first is None or last is None else round((last - first) / 1e9, 6),
         "span_count": count,
         "status": "error" if has_error else "success",
@@ -218,6 +309,8 @@ def newest_traces(
     session: str | None = None,
     status: str | None = None,
     score: ScoreFilter | None = None,
+    extra: TraceFilter | None = None,
+    window: Window | None = None,
 ) -> list[dict[str, Any]]:
     """Summaries of the ``limit`` matching traces that started last, newest first, each with
     its ``scores`` (name → mean value) when the store keeps scores."""
@@ -227,7 +320,11 @@ def newest_traces(
     if score is not None and not scored:
         return []  # no score was ever stored here
     walk, params, checks = _plan(tag, user, session, status, score)
-    roots = _newest_roots(conn, limit, walk, params, checks)
+    if extra is not None:
+        checks.extend(_extra_checks(extra))
+    if window is not None and window.before is not None:
+        walk, params = _up_to(walk, params, window.before[0])
+    roots = _newest_roots(conn, limit, walk, params, checks, window)
     return [_summary(conn, root, scored) for root in roots]
 
 

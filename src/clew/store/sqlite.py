@@ -325,6 +325,8 @@ class TraceStore:
         session: str | None = None,
         status: str | None = None,
         score: queries.ScoreFilter | None = None,
+        extra: queries.TraceFilter | None = None,
+        window: queries.Window | None = None,
     ) -> list[dict[str, Any]]:
         """The newest traces first, one summary per ``root_trace_id``.
 
@@ -341,9 +343,14 @@ class TraceStore:
             status: ``"error"`` or ``"success"`` to keep only failed or only clean traces.
             score: only traces with a score of this name, ``(name, None, None)``, or whose
                 value compares so: ``("accuracy", "<", 0.5)``.
+            extra: the project, model and text to filter on.
+            window: only traces that started since a time, or before a page's last (the next
+                page).
 
         Returns:
-            Dicts with ``root_trace_id``, ``name``, ``start_timestamp`` (ISO, UTC), ``latency``
+            Dicts with ``root_trace_id``, ``name``, ``start_timestamp`` (ISO, UTC),
+            ``start_ns`` (the same in integer nanoseconds: with the id, the next page's cursor),
+            ``latency``
             (seconds), ``span_count``, ``status``, ``input_tokens``, ``output_tokens``,
             ``total_tokens``, ``cost``, ``project_name``, ``end_user_identifier``,
             ``session_id``, ``scores`` (name → the mean of the trace's scores of that name).
@@ -360,7 +367,15 @@ class TraceStore:
             if conn is None:
                 return []
             return queries.newest_traces(
-                conn, limit, tag=tag, user=user, session=session, status=status, score=score
+                conn,
+                limit,
+                tag=tag,
+                user=user,
+                session=session,
+                status=status,
+                score=score,
+                extra=extra,
+                window=window,
             )
 
     def get_trace(self, root_trace_id: str) -> list[dict[str, Any]]:
