@@ -165,6 +165,7 @@ class Config(BaseModel):
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    ui_token: SecretStr | None = None  # CLEW_UI_TOKEN: what clew ui asks for off loopback
 
     @field_validator("providers")
     @classmethod

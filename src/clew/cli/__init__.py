@@ -26,6 +26,7 @@ from clew.cli.datasets import add_datasets
 from clew.cli.experiments import add_experiments
 from clew.cli.gateway import add_deployments, add_keys, add_serve
 from clew.cli.traces import add_show, add_traces
+from clew.cli.ui import add_ui
 from clew.errors import ClewError
 
 __all__ = ["COMMANDS", "build_parser", "main", "store_path"]
@@ -62,6 +63,7 @@ COMMANDS: list[CommandAdder] = [
     add_deployments,
     add_keys,
     add_serve,
+    add_ui,
 ]
 """The sub-commands, in the order ``clew --help`` lists them."""
 

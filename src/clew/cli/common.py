@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeAlias
 
@@ -18,6 +19,7 @@ __all__ = [
     "clip",
     "local_time",
     "positive_int",
+    "since",
     "store_options",
     "store_path",
     "table",
@@ -91,3 +93,26 @@ def usage(parser: argparse.ArgumentParser, choices: str) -> int:
     parser.print_usage(sys.stderr)
     print(f"clew: error: choose {choices}", file=sys.stderr)
     return 2
+
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def since(text: str) -> datetime | timedelta:
+    """``--since``: a duration back from now (``30m``, ``12h``, ``7d``, also ``s`` and ``w``)
+    or an ISO date or time (naive: local time).
+
+    Raises:
+        argparse.ArgumentTypeError: it is neither.
+    """
+    text = text.strip()
+    if duration := _DURATION.fullmatch(text):
+        return timedelta(**{_UNITS[duration[2]]: int(duration[1])})
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO date or time (2024-05-01, 2024-05-01T09:30) or a duration"
+            f" (30m, 12h, 7d), got {text!r}"
+        ) from None

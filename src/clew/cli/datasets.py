@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from clew.cli.common import (
@@ -13,6 +11,7 @@ from clew.cli.common import (
     clip,
     local_time,
     positive_int,
+    since,
     store_options,
     store_path,
     table,
@@ -23,9 +22,6 @@ if TYPE_CHECKING:
     from clew.evals.datasets import Dataset
 
 __all__ = ["add_datasets"]
-
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def add_datasets(commands: Subcommands) -> None:
@@ -79,32 +75,13 @@ def add_datasets(commands: Subcommands) -> None:
     traces.add_argument("--user", metavar="U", help="only traces for this end_user_identifier")
     traces.add_argument(
         "--since",
-        type=_since,
+        type=since,
         metavar="WHEN",
         help="only traces started since: an ISO date or time (2024-05-01, 2024-05-01T09:30,"
         " local time unless it has an offset) or a duration back from now (30m, 12h, 7d)",
     )
     traces.add_argument("--limit", type=positive_int, metavar="N", help="only the newest N rows")
     traces.set_defaults(handler=_from_traces)
-
-
-def _since(text: str) -> datetime | timedelta:
-    """``--since``: a duration back from now (``30m``, ``12h``, ``7d``, also ``s`` and ``w``)
-    or an ISO date or time (naive: local time).
-
-    Raises:
-        argparse.ArgumentTypeError: it is neither.
-    """
-    text = text.strip()
-    if duration := _DURATION.fullmatch(text):
-        return timedelta(**{_UNITS[duration[2]]: int(duration[1])})
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO date or time (2024-05-01, 2024-05-01T09:30) or a duration"
-            f" (30m, 12h, 7d), got {text!r}"
-        ) from None
 
 
 def _summary(dataset: Dataset, **extra: object) -> dict[str, object]:

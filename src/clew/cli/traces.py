@@ -19,7 +19,7 @@ from clew.cli.common import (
 from clew.render import format_cost, format_duration, format_tokens, render_tree
 from clew.store.sqlite import TraceStore
 
-__all__ = ["add_show", "add_traces"]
+__all__ = ["add_show", "add_traces", "score_filter"]
 
 
 def add_traces(commands: Subcommands) -> None:
@@ -39,7 +39,7 @@ def add_traces(commands: Subcommands) -> None:
     )
     parser.add_argument(
         "--score",
-        type=_score_filter,
+        type=score_filter,
         metavar="NAME[OP VALUE]",
         help="only traces with a score NAME, or one that compares so: 'accuracy<0.5'"
         " (OP: < <= > >= =)",
@@ -50,7 +50,7 @@ def add_traces(commands: Subcommands) -> None:
 _SCORE_FILTER = re.compile(r"\s*([^<>=\s][^<>=]*?)\s*(?:(<=|>=|<|>|=)\s*(\S+)\s*)?")
 
 
-def _score_filter(text: str) -> tuple[str, str | None, float | None]:
+def score_filter(text: str) -> tuple[str, str | None, float | None]:
     found = _SCORE_FILTER.fullmatch(text)
     if found is None:
         raise argparse.ArgumentTypeError(

@@ -8,6 +8,7 @@ turns those into :class:`~clew.errors.StoreError`.
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import sqlite3
 import uuid
@@ -83,10 +84,17 @@ _AGGREGATE_UNSCORED = (
 # The span a trace is named after: its real root if it was stored, else the earliest span
 # (whose parent is then missing from the store).
 _HEAD = (
-    "SELECT name, project_name, end_user_identifier, session_id FROM spans"
-    f" WHERE {_OF_TRACE}"
+    "SELECT name, project_name, end_user_identifier, session_id,"
+    " coalesce(json_extract(attributes, '$.\"clew.tags\"'), json_extract(fields, '$.tags'))"
+    f" FROM spans WHERE {_OF_TRACE}"
     " ORDER BY trace_id = root_trace_id DESC, parent_trace_id IS NULL DESC, start_ns, depth"
     " LIMIT 1"
+)
+# The model of a trace: its first LLM call's (a span with tokens).
+_MODEL = (
+    "SELECT coalesce(json_extract(attributes, '$.\"gen_ai.response.model\"'),"
+    " json_extract(attributes, '$.\"gen_ai.request.model\"'), json_extract(fields, '$.model'))"
+    f" FROM spans WHERE {_OF_TRACE} AND input_tokens IS NOT NULL ORDER BY start_ns LIMIT 1"
 )
 _RECORDS = (
     f"SELECT {', '.join(READ_COLUMNS)} FROM spans WHERE {_OF_TRACE}"
@@ -277,7 +285,8 @@ def _summary(conn: sqlite3.Connection, root: str, scored: bool) -> dict[str, Any
     count, has_error, first, last, input_tokens, output_tokens, cost = conn.execute(
         aggregate, params
     ).fetchone()
-    name, project, user, session = conn.execute(_HEAD, key).fetchone()
+    name, project, user, session, tags = conn.execute(_HEAD, key).fetchone()
+    model = conn.execute(_MODEL, key).fetchone()
     total = None
     if input_tokens is not None or output_tokens is not None:
         total = (input_tokens or 0) + (output_tokens or 0)
@@ -296,6 +305,8 @@ def _summary(conn: sqlite3.Connection, root: str, scored: bool) -> dict[str, Any
         "project_name": project,
         "end_user_identifier": user,
         "session_id": session,
+        "tags": json.loads(tags) if tags else [],
+        "model": model[0] if model is not None else None,
         "scores": _scores(conn, root) if scored else {},
     }
 

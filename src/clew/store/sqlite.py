@@ -353,7 +353,8 @@ class TraceStore:
             ``latency``
             (seconds), ``span_count``, ``status``, ``input_tokens``, ``output_tokens``,
             ``total_tokens``, ``cost``, ``project_name``, ``end_user_identifier``,
-            ``session_id``, ``scores`` (name → the mean of the trace's scores of that name).
+            ``session_id``, ``tags`` (its root's), ``model`` (its first LLM call's), ``scores``
+            (name → the mean of the trace's scores of that name).
 
         Raises:
             StoreError: the store file does not exist or cannot be read.

@@ -1,0 +1,149 @@
+"""The numbers of ``clew ui``'s dashboard: requests, errors, latency, tokens and cost over time,
+by model, provider and project, read from the trace store in one pass over a time window.
+
+A request is a root span (one without a parent), counted when it started; an error is a root
+span that failed; latency is a root span's duration. Tokens and cost are summed over every span
+that started in the window (LLM calls carry them). A span's model and provider come from its
+GenAI attributes (a span from the exporter) or its record (a record written whole).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clew.errors import StoreError
+from clew.log_record import iso_timestamp
+
+__all__ = ["dashboard"]
+
+_SPANS = """SELECT start_ns, end_ns, parent_trace_id IS NULL, status = 'error', input_tokens,
+    output_tokens, cost, project_name,
+    coalesce(json_extract(attributes, '$."gen_ai.response.model"'),
+             json_extract(attributes, '$."gen_ai.request.model"'), json_extract(fields, '$.model')),
+    coalesce(json_extract(attributes, '$."gen_ai.provider.name"'),
+             json_extract(fields, '$.provider'))
+    FROM spans WHERE start_ns >= ? AND start_ns < ?"""
+
+
+@dataclass
+class _Bucket:
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.latencies: list[float] = []
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@contextmanager
+def _reader(path: Path) -> Iterator[sqlite3.Connection | None]:
+    if not path.is_file():
+        yield None
+        return
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the trace store {str(path)!r}: {exc}") from exc
+    try:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spans'").fetchone()
+        yield conn if found else None
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the trace store {str(path)!r}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def dashboard(path: str | Path, since_ns: int, until_ns: int, buckets: int) -> dict[str, Any]:
+    """The dashboard of the window ``[since_ns, until_ns)`` in ``buckets`` equal buckets.
+
+    Raises:
+        StoreError: the store cannot be read.
+        ValueError: an empty window or fewer than 1 bucket.
+    """
+    if until_ns <= since_ns or buckets < 1:
+        raise ValueError("the window must be non-empty and have at least one bucket")
+    width = -(-(until_ns - since_ns) // buckets)  # ceiling: the last bucket reaches until_ns
+    series = [_Bucket() for _ in range(buckets)]
+    models: dict[tuple[str, str], dict[str, Any]] = {}
+    projects: dict[str, dict[str, Any]] = {}
+    with _reader(Path(path)) as conn:
+        rows = conn.execute(_SPANS, (since_ns, until_ns)) if conn is not None else ()
+        for (
+            start,
+            end,
+            is_root,
+            failed,
+            tokens_in,
+            tokens_out,
+            cost,
+            project,
+            model,
+            provider,
+        ) in rows:
+            bucket = series[min((start - since_ns) // width, buckets - 1)]
+            bucket.input_tokens += tokens_in or 0
+            bucket.output_tokens += tokens_out or 0
+            bucket.cost += cost or 0.0
+            name = project or "default"
+            by_project = projects.setdefault(
+                name, {"project": name, "requests": 0, "errors": 0, "cost": 0.0}
+            )
+            by_project["cost"] += cost or 0.0
+            if is_root:
+                bucket.requests += 1
+                bucket.errors += bool(failed)
+                by_project["requests"] += 1
+                by_project["errors"] += bool(failed)
+                if end is not None:
+                    bucket.latencies.append((end - start) / 1e9)
+            if model is not None or tokens_in is not None:
+                key = (str(model or "?"), str(provider or "?"))
+                by_model = models.setdefault(
+                    key,
+                    {
+                        "model": key[0],
+                        "provider": key[1],
+                        "requests": 0,
+                        "input_tokens": 0,
+                        "output_tokens": 0,
+                        "cost": 0.0,
+                    },
+                )
+                by_model["requests"] += 1
+                by_model["input_tokens"] += tokens_in or 0
+                by_model["output_tokens"] += tokens_out or 0
+                by_model["cost"] += cost or 0.0
+    return {
+        "since": iso_timestamp(since_ns),
+        "until": iso_timestamp(until_ns),
+        "bucket_seconds": width / 1e9,
+        "series": [
+            {
+                "start": iso_timestamp(since_ns + i * width),
+                "requests": b.requests,
+                "errors": b.errors,
+                "latency_p50": _percentile(b.latencies, 0.5),
+                "latency_p95": _percentile(b.latencies, 0.95),
+                "input_tokens": b.input_tokens,
+                "output_tokens": b.output_tokens,
+                "cost": b.cost,
+            }
+            for i, b in enumerate(series)
+        ],
+        "by_model": sorted(models.values(), key=lambda m: (-m["requests"], m["model"])),
+        "by_project": sorted(projects.values(), key=lambda p: (-p["requests"], p["project"])),
+    }
