@@ -110,7 +110,7 @@ def dashboard(path: str | Path, since_ns: int, until_ns: int, buckets: int) -> d
                 by_project["errors"] += bool(failed)
                 if end is not None:
                     bucket.latencies.append((end - start) / 1e9)
-            if model is not None or tokens_in is not None:
+            if tokens_in is not None or cost is not None:  # an LLM call (not its attempts)
                 key = (str(model or "?"), str(provider or "?"))
                 by_model = models.setdefault(
                     key,
@@ -130,7 +130,7 @@ def dashboard(path: str | Path, since_ns: int, until_ns: int, buckets: int) -> d
     return {
         "since": iso_timestamp(since_ns),
         "until": iso_timestamp(until_ns),
-        "bucket_seconds": width / 1e9,
+        "bucket_seconds": round(width / 1e9, 3),
         "series": [
             {
                 "start": iso_timestamp(since_ns + i * width),
