@@ -3,6 +3,7 @@ list, and each filter keeps exactly the traces a plain reading of the data keeps
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,8 +12,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext
 
-from clew.store import TraceStore
+from clew import attributes as a
+from clew.store import TraceStore, queries
 from clew.store.queries import TraceFilter, Window
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -151,3 +156,107 @@ def test_text_search_reads_inputs_and_outputs_of_exported_spans(tmp_path: Path) 
     assert names("shoes") == 1 and names("30 DAYS") == 1 and names("no idea") == 1
     assert names("answer") == 2  # the span's name
     assert names("clew.inputs") == 0 and names("gen_ai") == 0  # attribute names are not text
+
+
+WORDS = ["refund", "Refund policy", "50% off_now", 'say "hi"', "café crème", "naïve", "x"]
+
+
+def _exported(specs: list[tuple[int, int, str, str | None, str]]) -> list[ReadableSpan]:
+    """The same traces as :func:`_records`, as SDK spans (attributes kept as JSON)."""
+    spans = []
+    for number, (start, count, project, model, word) in enumerate(specs):
+        trace_id = (number + 1) << 64 | 0xABC
+        root_context = SpanContext(trace_id, number + 1, False)
+        for i in range(count):
+            at = int((T0 + timedelta(seconds=start)).timestamp() * 1e9) + i * 10_000_000
+            attributes: dict[str, Any] = {}
+            if i == 0:
+                attributes[a.CLEW_INPUTS] = json.dumps({"question": f"about {word}"})
+            elif model is not None:
+                attributes[a.GEN_AI_REQUEST_MODEL] = model
+                messages = [{"role": "user", "parts": [{"type": "text", "content": word}]}]
+                attributes[a.GEN_AI_INPUT_MESSAGES] = json.dumps(messages, ensure_ascii=i % 2)
+            spans.append(
+                ReadableSpan(
+                    name="answer" if i == 0 else "chat",
+                    context=root_context if i == 0 else SpanContext(trace_id, 1000 + i, False),
+                    parent=None if i == 0 else root_context,
+                    resource=Resource.create({"service.name": project}),
+                    attributes=attributes,
+                    start_time=at,
+                    end_time=at + 5_000_000,
+                )
+            )
+    return spans
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    specs=st.lists(
+        st.tuples(
+            st.integers(0, 30),
+            st.integers(1, 3),
+            st.sampled_from(["billing", "support"]),
+            st.sampled_from(["gpt-4o-mini", "claude-3-5-haiku", None]),
+            st.sampled_from(WORDS),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    exported=st.booleans(),
+    project=st.none() | st.sampled_from(["billing", "nope"]),
+    model=st.none() | st.sampled_from(["gpt-4o-mini", "claude"]),
+    text=st.none() | st.sampled_from([*WORDS, "REFUND", "é", '"', 'hi"', "%", "_n"]),
+    status=st.none() | st.sampled_from(["success", "error"]),
+    page=st.integers(1, 5),
+    slice_spans=st.integers(1, 4),
+)
+def test_searches_cut_short_and_resumed_find_what_a_whole_plain_search_finds(
+    tmp_path_factory: pytest.TempPathFactory,
+    specs: list[tuple[int, int, str, str | None, str]],
+    exported: bool,
+    project: str | None,
+    model: str | None,
+    text: str | None,
+    status: str | None,
+    page: int,
+    slice_spans: int,
+) -> None:
+    """The fast path (raw-text prefilters in the walk, slices, a time budget that runs out at
+    every chance) pages through exactly the traces of the general path (a check per trace)."""
+    store = TraceStore(tmp_path_factory.mktemp("budget") / "traces.db")
+    if exported:
+        store.write_spans(_exported(specs))
+    else:
+        store.write_records(_records(specs))
+    extra = TraceFilter(project, model, text)
+    with pytest.MonkeyPatch.context() as plain:
+        plain.setattr(queries, "_prefilters", lambda extra: [])
+        whole = store.list_traces(limit=1000, status=status, extra=extra)
+    assert store.list_traces(limit=1000, status=status, extra=extra) == whole
+    with pytest.MonkeyPatch.context() as small:
+        small.setattr(queries, "SLICE_SPANS", slice_spans)
+        seen = _resumed(store, page, status, extra, len(specs))
+    assert seen == whole
+
+
+def _resumed(
+    store: TraceStore, page: int, status: str | None, extra: TraceFilter, traces: int
+) -> list[dict[str, Any]]:
+    """Every page of a search whose time runs out at every chance, read in turn."""
+    seen: list[dict[str, Any]] = []
+    before = None
+    for _ in range(10 * traces + 10):  # it ends: each page gets further back
+        found = store.trace_page(
+            page, status=status, extra=extra, window=Window(None, before), budget=0
+        )
+        seen.extend(found.traces)
+        assert len(found.traces) <= page
+        assert found.partial == (found.next is not None and len(found.traces) < page)
+        if found.next is None:
+            break
+        assert before is None or found.next < before
+        before = found.next
+    else:
+        pytest.fail("the resumed search did not end")
+    return seen

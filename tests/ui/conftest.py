@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,11 +213,25 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def viewer(sample: Sample) -> Iterator[str]:
     """``clew ui`` over the sample store, once it answers: its URL."""
+    with _serving(sample.store) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def hasty_viewer(sample: Sample) -> Iterator[str]:
+    """``clew ui`` over the sample store whose searches stop at every chance
+    (``--search-budget 0``): every filtered page is found over many partial answers."""
+    with _serving(sample.store, "--search-budget", "0") as url:
+        yield url
+
+
+@contextmanager
+def _serving(store: Path, *options: str) -> Iterator[str]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "CLEW_UI_TOKEN"}
-    command = [sys.executable, "-m", "clew.cli", "ui", "--port", str(port)]
+    command = [sys.executable, "-m", "clew.cli", "ui", "--port", str(port), *options]
     process = subprocess.Popen(
-        [*command, "--store", str(sample.store)],
+        [*command, "--store", str(store)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

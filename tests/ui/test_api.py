@@ -211,7 +211,12 @@ def test_a_token_guards_the_viewer(store: Path) -> None:
 def test_a_store_not_made_yet_is_an_empty_list(tmp_path: Path) -> None:
     process, url = _start("--store", str(tmp_path / "later.db"))
     try:
-        assert _get(url + "/api/traces") == {"traces": [], "next": None}
+        assert _get(url + "/api/traces") == {
+            "traces": [],
+            "next": None,
+            "partial": False,
+            "searched_to": None,
+        }
         assert _get(url + "/api/experiments") == {"experiments": []}
     finally:
         _stop(process)

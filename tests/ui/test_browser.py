@@ -79,6 +79,47 @@ def test_text_search_keeps_the_traces_that_mention_it(
     assert roots_shown(page) == [sample.answer_root]
 
 
+def test_a_search_cut_short_goes_on_until_the_page_is_found(
+    page: Page, viewer: str, hasty_viewer: str, sample: Sample
+) -> None:
+    """A server whose searches stop at every chance answers in many partial pages: the list
+    follows them and shows what a search to the end shows."""
+    for query in ("?q=Norway", "?q=answer&limit=2", "?status=error", "?model=gpt-4o-mini"):
+        open_list(page, viewer, query)
+        expect(page.get_by_test_id("searching")).to_be_hidden()
+        whole = roots_shown(page)
+        page.goto(f"{hasty_viewer}/#/traces{query}")
+        expect(trace_rows(page)).to_have_count(len(whole))
+        expect(page.get_by_test_id("searching")).to_be_hidden()
+        assert roots_shown(page) == whole, query
+    assert whole and sample.answer_root in roots_shown(page)
+
+
+def test_a_column_sorts_the_traces_loaded(page: Page, viewer: str) -> None:
+    open_list(page, viewer)
+    newest_first = roots_shown(page)
+    traces = {
+        t["root_trace_id"]: t for t in page.request.get(f"{viewer}/api/traces").json()["traces"]
+    }
+    page.get_by_role("link", name="Latency").click()
+    expect(page).to_have_url(re.compile(r"sort=-latency"))
+    expect(page.get_by_test_id("sort-note")).to_contain_text("largest first")
+    slowest_first = sorted(newest_first, key=lambda root: -traces[root]["latency"])
+    expect(trace_rows(page).first).to_have_attribute("data-root", slowest_first[0])
+    shown = [traces[root]["latency"] for root in roots_shown(page)]
+    assert shown == sorted(shown, reverse=True) and sorted(roots_shown(page)) == sorted(
+        newest_first
+    )
+    page.get_by_role("link", name="Latency ↓").click()
+    expect(page).to_have_url(re.compile(r"sort=latency"))
+    expect(trace_rows(page).first).to_have_attribute("data-root", slowest_first[-1])
+    shown = [traces[root]["latency"] for root in roots_shown(page)]
+    assert shown == sorted(shown)
+    page.get_by_role("link", name="Name").click()
+    names = [traces[root]["name"] for root in roots_shown(page)]
+    assert names == sorted(names, key=str.lower) or names == sorted(names)
+
+
 def test_the_status_filter_keeps_the_failed_traces(page: Page, viewer: str, sample: Sample) -> None:
     open_list(page, viewer)
     page.get_by_test_id("filter-status").select_option("error")

@@ -30,6 +30,14 @@ def add_ui(commands: Subcommands) -> None:
     )
     parser.add_argument("--open", action="store_true", help="open the viewer in a browser")
     parser.add_argument("--token", help="the token a browser or script must give (CLEW_UI_TOKEN)")
+    parser.add_argument(
+        "--search-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long one request searches the trace list before it answers with what it"
+        " found, and the page goes on searching (0.12)",
+    )
     parser.set_defaults(handler=_ui)
 
 
@@ -52,6 +60,8 @@ def _ui(args: argparse.Namespace) -> int:
     if args.open:
         link = f"{url}?token={token}" if token else url
         threading.Timer(1.0, webbrowser.open, (link,)).start()
-    app = create_app(store_path(args.store), token)
+    if args.search_budget is not None and args.search_budget < 0:
+        raise ClewError(f"--search-budget must be 0 or more seconds, got {args.search_budget}")
+    app = create_app(store_path(args.store), token, search_budget=args.search_budget)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

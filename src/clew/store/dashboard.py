@@ -4,7 +4,8 @@ by model, provider and project, read from the trace store in one pass over a tim
 A request is a root span (one without a parent), counted when it started; an error is a root
 span that failed; latency is a root span's duration. Tokens and cost are summed over every span
 that started in the window (LLM calls carry them). A span's model and provider come from its
-GenAI attributes (a span from the exporter) or its record (a record written whole).
+GenAI attributes (a span from the exporter) or its record (a record written whole). SQLite sums
+the window's spans (three passes over it); Python keeps the latencies for the percentiles.
 """
 
 from __future__ import annotations
@@ -21,13 +22,26 @@ from clew.log_record import iso_timestamp
 
 __all__ = ["dashboard"]
 
-_SPANS = """SELECT start_ns, end_ns, parent_trace_id IS NULL, status = 'error', input_tokens,
-    output_tokens, cost, project_name,
+# The window's spans summed by time bucket and project, in SQLite: the bucket of a span is
+# min((start_ns - since) / width, buckets - 1).
+_BUCKET = "min((start_ns - :since) / :width, :last)"
+_IN_WINDOW = "start_ns >= :since AND start_ns < :until"
+_TOTALS = f"""SELECT {_BUCKET}, project_name, sum(parent_trace_id IS NULL),
+    sum(parent_trace_id IS NULL AND status = 'error'), sum(input_tokens), sum(output_tokens),
+    sum(cost)
+    FROM spans WHERE {_IN_WINDOW} GROUP BY 1, 2"""
+# The requests' latencies (root spans that ended), for the percentiles.
+_LATENCIES = f"""SELECT {_BUCKET}, end_ns - start_ns FROM spans
+    WHERE {_IN_WINDOW} AND parent_trace_id IS NULL AND end_ns IS NOT NULL"""
+# LLM calls (spans with tokens or a cost; their attempts carry neither) by model and provider.
+_MODELS = f"""SELECT
     coalesce(json_extract(attributes, '$."gen_ai.response.model"'),
              json_extract(attributes, '$."gen_ai.request.model"'), json_extract(fields, '$.model')),
     coalesce(json_extract(attributes, '$."gen_ai.provider.name"'),
-             json_extract(fields, '$.provider'))
-    FROM spans WHERE start_ns >= ? AND start_ns < ?"""
+             json_extract(fields, '$.provider')),
+    count(*), sum(input_tokens), sum(output_tokens), sum(cost)
+    FROM spans WHERE {_IN_WINDOW} AND (input_tokens IS NOT NULL OR cost IS NOT NULL)
+    GROUP BY 1, 2"""
 
 
 @dataclass
@@ -80,37 +94,30 @@ def dashboard(path: str | Path, since_ns: int, until_ns: int, buckets: int) -> d
     series = [_Bucket() for _ in range(buckets)]
     models: dict[tuple[str, str], dict[str, Any]] = {}
     projects: dict[str, dict[str, Any]] = {}
+    window = {"since": since_ns, "until": until_ns, "width": width, "last": buckets - 1}
     with _reader(Path(path)) as conn:
-        rows = conn.execute(_SPANS, (since_ns, until_ns)) if conn is not None else ()
-        for (
-            start,
-            end,
-            is_root,
-            failed,
-            tokens_in,
-            tokens_out,
-            cost,
-            project,
-            model,
-            provider,
-        ) in rows:
-            bucket = series[min((start - since_ns) // width, buckets - 1)]
-            bucket.input_tokens += tokens_in or 0
-            bucket.output_tokens += tokens_out or 0
-            bucket.cost += cost or 0.0
-            name = project or "default"
-            by_project = projects.setdefault(
-                name, {"project": name, "requests": 0, "errors": 0, "cost": 0.0}
-            )
-            by_project["cost"] += cost or 0.0
-            if is_root:
-                bucket.requests += 1
-                bucket.errors += bool(failed)
-                by_project["requests"] += 1
-                by_project["errors"] += bool(failed)
-                if end is not None:
-                    bucket.latencies.append((end - start) / 1e9)
-            if tokens_in is not None or cost is not None:  # an LLM call (not its attempts)
+        if conn is not None:
+            for index, project, requests, errors, tokens_in, tokens_out, cost in conn.execute(
+                _TOTALS, window
+            ):
+                bucket = series[index]
+                bucket.requests += requests
+                bucket.errors += errors
+                bucket.input_tokens += tokens_in or 0
+                bucket.output_tokens += tokens_out or 0
+                bucket.cost += cost or 0.0
+                name = project or "default"
+                by_project = projects.setdefault(
+                    name, {"project": name, "requests": 0, "errors": 0, "cost": 0.0}
+                )
+                by_project["requests"] += requests
+                by_project["errors"] += errors
+                by_project["cost"] += cost or 0.0
+            for index, duration in conn.execute(_LATENCIES, window):
+                series[index].latencies.append(duration / 1e9)
+            for model, provider, requests, tokens_in, tokens_out, cost in conn.execute(
+                _MODELS, window
+            ):
                 key = (str(model or "?"), str(provider or "?"))
                 by_model = models.setdefault(
                     key,
@@ -123,7 +130,7 @@ def dashboard(path: str | Path, since_ns: int, until_ns: int, buckets: int) -> d
                         "cost": 0.0,
                     },
                 )
-                by_model["requests"] += 1
+                by_model["requests"] += requests
                 by_model["input_tokens"] += tokens_in or 0
                 by_model["output_tokens"] += tokens_out or 0
                 by_model["cost"] += cost or 0.0

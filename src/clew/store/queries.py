@@ -11,8 +11,9 @@ import heapq
 import json
 import math
 import sqlite3
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,8 @@ _Check = Callable[[sqlite3.Connection, str], bool]
 
 # Each walk yields (root_trace_id, start_ns) of matching spans, newest first, from an index
 # that leads with the start time (or the filter value, then the start time).
-_WALK_ALL = "SELECT root_trace_id, start_ns FROM spans ORDER BY start_ns DESC"
+_OVER_SPANS = "SELECT root_trace_id, start_ns FROM spans "  # a walk that can take prefilters
+_WALK_ALL = f"{_OVER_SPANS}ORDER BY start_ns DESC"
 _WALK_TAG = "SELECT root_trace_id, start_ns FROM span_tags WHERE tag = ? ORDER BY start_ns DESC"
 _WALK_USER = (
     "SELECT root_trace_id, start_ns FROM spans WHERE end_user_identifier = ? ORDER BY start_ns DESC"
@@ -139,6 +141,43 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+# JSON text keeps these characters as they are, however deeply it is nested (a value that is
+# itself JSON text, like clew.inputs), so a span whose decoded text contains a run of them has
+# that run in its raw columns too.
+_KEPT_IN_JSON = frozenset(map(chr, range(0x20, 0x7F))) - {'"', "\\"}
+_RAW_TEXT = (
+    "(name LIKE ? ESCAPE '\\' OR attributes LIKE ? ESCAPE '\\' OR fields LIKE ? ESCAPE '\\')"
+)
+
+
+def _kept_run(text: str) -> str:
+    """The longest run of ``text`` that JSON keeps as it is (empty if none)."""
+    runs, run = [], []
+    for char in text:
+        if char in _KEPT_IN_JSON:
+            run.append(char)
+        else:
+            runs.append("".join(run))
+            run = []
+    runs.append("".join(run))
+    return max(runs, key=len)
+
+
+def _prefilters(extra: TraceFilter) -> list[tuple[str, tuple[Any, ...]]]:
+    """Conditions on a span that every span making its trace match ``extra`` meets (and most
+    others fail): a walk over ``spans`` carries them, so SQLite skips the rest in C, reading
+    raw columns, and the checks then decide exactly.
+    """
+    found: list[tuple[str, tuple[Any, ...]]] = []
+    if extra.project is not None:
+        found.append(("project_name = ?", (extra.project,)))
+    for text in (extra.model, extra.text):
+        run = _kept_run(text or "")
+        if run:
+            found.append((_RAW_TEXT, (_like(run),) * 3))
+    return found
+
+
 def _extra_checks(extra: TraceFilter) -> list[_Check]:
     checks: list[_Check] = []
     if extra.project is not None:
@@ -219,18 +258,69 @@ def _plan(
     return walk, params, checks
 
 
+def _narrowed(
+    walk: str, params: tuple[Any, ...], condition: str, values: tuple[Any, ...]
+) -> tuple[str, tuple[Any, ...]]:
+    """``walk`` over only the rows that also meet ``condition``."""
+    head, order = walk.split(" ORDER BY ")
+    joiner = " AND " if " WHERE " in head else " WHERE "
+    return f"{head}{joiner}{condition} ORDER BY {order}", (*params, *values)
+
+
 def _up_to(walk: str, params: tuple[Any, ...], start: float) -> tuple[str, tuple[Any, ...]]:
     """``walk`` from ``start`` back (a page after the first: its traces started before the
     previous page's last, whose first span the walk must still meet)."""
-    head, order = walk.split(" ORDER BY ")
-    joiner = " AND " if " WHERE " in head else " WHERE "
-    return f"{head}{joiner}start_ns <= ? ORDER BY {order}", (*params, start)
+    return _narrowed(walk, params, "start_ns <= ?", (start,))
 
 
 def _first_start(conn: sqlite3.Connection, root: str) -> float:
     """A trace's earliest start in ns: an int (a float would round it), -inf when unknown."""
     (first,) = conn.execute(_FIRST_START, _of_trace(root)).fetchone()
     return -math.inf if first is None else int(first)
+
+
+SLICE_SPANS = 20_000
+"""Spans per slice of a prefiltered walk (about 25 ms of scanning raw text)."""
+_SLICE_END = (
+    "SELECT start_ns FROM spans WHERE start_ns <= ? ORDER BY start_ns DESC LIMIT 1 OFFSET ?"
+)
+
+
+def _walked(
+    conn: sqlite3.Connection, walk: str, params: tuple[Any, ...], sliced: bool, top: float
+) -> Iterator[tuple[str | None, Any]]:
+    """The rows of ``walk``, whose spans started at ``top`` or earlier; ``sliced``, in slices of
+    about :data:`SLICE_SPANS` spans of the store, each followed by ``(None, start)``: every span
+    that started at ``start`` or later has been met.
+
+    A walk with prefilters may scan many spans in C between two rows it yields; its slices let
+    the caller see the time between them.
+    """
+    if not sliced:
+        with closing(conn.execute(walk, params)) as cursor:
+            yield from cursor
+        return
+    high = top
+    while True:
+        end = conn.execute(
+            _SLICE_END, (high if high < math.inf else 2**63 - 1, SLICE_SPANS)
+        ).fetchone()
+        if end is None or end[0] is None:
+            values: tuple[Any, ...] = (high,)
+            condition = "start_ns <= ?"
+            if top == math.inf:  # the first page: spans without a start come last (as unsliced)
+                condition = "(start_ns <= ? OR start_ns IS NULL)"
+            if high == math.inf:
+                condition, values = "1", ()
+            with closing(conn.execute(*_narrowed(walk, params, condition, values))) as cursor:
+                yield from cursor
+            return
+        low = min(int(end[0]), int(high) - 1) if high < math.inf else int(end[0])
+        narrowed = _narrowed(walk, params, "start_ns <= ? AND start_ns > ?", (high, low))
+        with closing(conn.execute(*narrowed)) as cursor:
+            yield from cursor
+        yield None, low + 1
+        high = low
 
 
 def _newest_roots(
@@ -240,43 +330,75 @@ def _newest_roots(
     params: tuple[Any, ...],
     checks: list[_Check],
     window: Window | None = None,
-) -> list[str]:
-    """The ``limit`` matching root ids whose traces started last, newest first.
+    deadline: float | None = None,
+    sliced: bool = False,
+) -> tuple[list[str], int | None]:
+    """The ``limit`` matching root ids whose traces started last, newest first, and where the
+    walk stopped at the ``deadline`` (``time.monotonic()``), if it did.
 
     A trace starts with its earliest span. The walk meets matching spans newest first, so every
     trace it has not met yet started at or before the current span: it stops once ``limit``
     traces met so far started after the current span (ties are ordered by root id, so one
     that started at the same time may still come). With a ``window``, only traces that
     started in it count, and the walk stops at its start.
+
+    Past the ``deadline``, the walk stops where it has met every span that started at some
+    time or later (where the start time changes, or a slice ends: see :func:`_walked`), and
+    keeps only the traces that started then or later, which it has seen whole: the search
+    goes on from that time (the value returned), below the page's. It always gets below
+    where it began, so a search resumed again and again ends.
     """
     since, before = (window.since, window.before) if window is not None else (None, None)
     starts: dict[str, float] = {}
     rejected: set[str] = set()
     ahead: list[float] = []  # max-heap (negated) of found traces' starts not yet walked past
     passed = 0
-    with closing(conn.execute(walk, params)) as cursor:
-        for root, start in cursor:
-            position = -math.inf if start is None else start
-            if since is not None and position < since:
-                break  # every trace not met yet started before the window
-            if root not in starts and root not in rejected:
-                if all(check(conn, root) for check in checks):
-                    first = _first_start(conn, root)
-                    if (since is not None and first < since) or (
-                        before is not None and (first, root) >= before
-                    ):
-                        rejected.add(root)
-                        continue
-                    starts[root] = first
-                    heapq.heappush(ahead, -first)
-                else:
-                    rejected.add(root)
-            while ahead and -ahead[0] > position:  # walked past it (a tie may be unmet)
-                heapq.heappop(ahead)
-                passed += 1
-            if passed >= limit:
+    last = math.inf  # every span that started after this was met
+    stopped: int | None = None
+    top = math.inf if before is None else before[0]
+
+    def out_of_time(met_from: float) -> bool:
+        return (
+            deadline is not None
+            and met_from < top
+            and met_from > -math.inf
+            and time.monotonic() > deadline
+        )
+
+    for root, start in _walked(conn, walk, params, sliced, top):
+        position = -math.inf if start is None else start
+        if root is None:  # a slice ended
+            if out_of_time(position):
+                stopped = int(position)
                 break
-    return sorted(starts, key=lambda root: (starts[root], root), reverse=True)[:limit]
+            continue
+        if since is not None and position < since:
+            break  # every trace not met yet started before the window
+        if position < last and out_of_time(last):
+            stopped = int(last)
+            break
+        last = position
+        if root not in starts and root not in rejected:
+            if all(check(conn, root) for check in checks):
+                first = _first_start(conn, root)
+                if (since is not None and first < since) or (
+                    before is not None and (first, root) >= before
+                ):
+                    rejected.add(root)
+                    continue
+                starts[root] = first
+                heapq.heappush(ahead, -first)
+            else:
+                rejected.add(root)
+        while ahead and -ahead[0] > position:  # walked past it (a tie may be unmet)
+            heapq.heappop(ahead)
+            passed += 1
+        if passed >= limit:
+            break
+    found = sorted(starts, key=lambda root: (starts[root], root), reverse=True)
+    if stopped is not None:
+        found = [root for root in found if starts[root] >= stopped]
+    return found[:limit], stopped
 
 
 def _summary(conn: sqlite3.Connection, root: str, scored: bool) -> dict[str, Any]:
@@ -311,7 +433,22 @@ def _summary(conn: sqlite3.Connection, root: str, scored: bool) -> dict[str, Any
     }
 
 
-def newest_traces(
+@dataclass(frozen=True, slots=True)
+class TracePage:
+    """A page of the trace list.
+
+    ``next`` is the :attr:`Window.before` of the following page (None at the end): the last
+    trace's ``(start_ns, root_trace_id)`` when the page is full, else ``(start_ns, "")`` when a
+    time budget ended the search early (``partial``): the page then holds the matching traces
+    that started at ``start_ns`` or later, maybe fewer than asked for, maybe none.
+    """
+
+    traces: list[dict[str, Any]]
+    next: tuple[int, str] | None
+    partial: bool = False
+
+
+def trace_page(
     conn: sqlite3.Connection,
     limit: int,
     *,
@@ -322,21 +459,35 @@ def newest_traces(
     score: ScoreFilter | None = None,
     extra: TraceFilter | None = None,
     window: Window | None = None,
-) -> list[dict[str, Any]]:
+    budget: float | None = None,
+) -> TracePage:
     """Summaries of the ``limit`` matching traces that started last, newest first, each with
-    its ``scores`` (name → mean value) when the store keeps scores."""
+    its ``scores`` (name → mean value) when the store keeps scores; with a ``budget``
+    (seconds), the search stops about then, and the page says where it got to."""
     if limit <= 0:
-        return []
+        return TracePage([], None)
     scored = _has_scores(conn)
     if score is not None and not scored:
-        return []  # no score was ever stored here
+        return TracePage([], None)  # no score was ever stored here
     walk, params, checks = _plan(tag, user, session, status, score)
+    prefiltered = False
     if extra is not None:
         checks.extend(_extra_checks(extra))
-    if window is not None and window.before is not None:
+        if walk.startswith(_OVER_SPANS):
+            for condition, values in _prefilters(extra):
+                walk, params = _narrowed(walk, params, condition, values)
+                prefiltered = True
+    deadline = None if budget is None else time.monotonic() + budget
+    sliced = prefiltered and deadline is not None
+    if window is not None and window.before is not None and not sliced:
         walk, params = _up_to(walk, params, window.before[0])
-    roots = _newest_roots(conn, limit, walk, params, checks, window)
-    return [_summary(conn, root, scored) for root in roots]
+    roots, stopped = _newest_roots(conn, limit, walk, params, checks, window, deadline, sliced)
+    found = [_summary(conn, root, scored) for root in roots]
+    if len(found) == limit:
+        return TracePage(found, (found[-1]["start_ns"], found[-1]["root_trace_id"]))
+    if stopped is not None:
+        return TracePage(found, (stopped, ""), partial=True)
+    return TracePage(found, None)
 
 
 def _scores(conn: sqlite3.Connection, root: str) -> dict[str, float]:

@@ -328,7 +328,22 @@ class TraceStore:
         extra: queries.TraceFilter | None = None,
         window: queries.Window | None = None,
     ) -> list[dict[str, Any]]:
-        """The newest traces first, one summary per ``root_trace_id``.
+        """The traces of :meth:`trace_page` (the same filters), searched to the end."""
+        return self.trace_page(limit, tag, user, session, status, score, extra, window).traces
+
+    def trace_page(
+        self,
+        limit: int = 20,
+        tag: str | None = None,
+        user: str | None = None,
+        session: str | None = None,
+        status: str | None = None,
+        score: queries.ScoreFilter | None = None,
+        extra: queries.TraceFilter | None = None,
+        window: queries.Window | None = None,
+        budget: float | None = None,
+    ) -> queries.TracePage:
+        """A page of the newest traces first, one summary per ``root_trace_id``.
 
         A trace matches a filter when any of its spans does; it starts with its earliest
         span. Tokens and cost are summed over the trace's spans (``None`` when no span carries
@@ -346,15 +361,16 @@ class TraceStore:
             extra: the project, model and text to filter on.
             window: only traces that started since a time, or before a page's last (the next
                 page).
+            budget: seconds to search for, about: past them, the page holds what was found
+                (see :class:`~clew.store.queries.TracePage`). None searches to the end.
 
         Returns:
-            Dicts with ``root_trace_id``, ``name``, ``start_timestamp`` (ISO, UTC),
-            ``start_ns`` (the same in integer nanoseconds: with the id, the next page's cursor),
-            ``latency``
-            (seconds), ``span_count``, ``status``, ``input_tokens``, ``output_tokens``,
-            ``total_tokens``, ``cost``, ``project_name``, ``end_user_identifier``,
-            ``session_id``, ``tags`` (its root's), ``model`` (its first LLM call's), ``scores``
-            (name → the mean of the trace's scores of that name).
+            The page: its ``traces`` are dicts with ``root_trace_id``, ``name``,
+            ``start_timestamp`` (ISO, UTC), ``start_ns`` (the same in integer nanoseconds: with
+            the id, the next page's cursor), ``latency`` (seconds), ``span_count``, ``status``,
+            ``input_tokens``, ``output_tokens``, ``total_tokens``, ``cost``, ``project_name``,
+            ``end_user_identifier``, ``session_id``, ``tags`` (its root's), ``model`` (its
+            first LLM call's), ``scores`` (name → the mean of the trace's scores of that name).
 
         Raises:
             StoreError: the store file does not exist or cannot be read.
@@ -366,8 +382,8 @@ class TraceStore:
             raise ValueError(f"status must be 'error' or 'success', got {status!r}")
         with self._reader() as conn:
             if conn is None:
-                return []
-            return queries.newest_traces(
+                return queries.TracePage([], None)
+            return queries.trace_page(
                 conn,
                 limit,
                 tag=tag,
@@ -377,6 +393,7 @@ class TraceStore:
                 score=score,
                 extra=extra,
                 window=window,
+                budget=budget,
             )
 
     def get_trace(self, root_trace_id: str) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ Routes (OpenAPI at ``/docs``):
 
 - ``GET /api/traces``: a page of the trace list, newest first, filtered (``q``, ``status``,
   ``tag``, ``user``, ``session``, ``model``, ``project``, ``score``, ``since``), with the
-  cursor of the next page;
+  cursor of the next page (a search of about :data:`SEARCH_BUDGET` seconds may answer a
+  ``partial`` page, and its cursor goes on with the search);
 - ``GET /api/traces/{id}``: every span record of a trace;
 - ``GET /api/sessions/{id}``: the traces of a session as a conversation, oldest first;
 - ``GET /api/dashboard``: requests, errors, latency, tokens and cost over a time range;
@@ -34,8 +35,9 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from clew import __version__
 from clew.cli.common import since as parse_since
 from clew.errors import StoreError
+from clew.log_record import iso_timestamp
 from clew.store import dashboard
-from clew.store.queries import TraceFilter, Window
+from clew.store.queries import TraceFilter, TracePage, Window
 from clew.store.sqlite import TraceStore
 
 __all__ = ["CSP", "create_app"]
@@ -50,6 +52,9 @@ CSP = (
 
 _COOKIE = "clew_ui_token"
 _MAX_PAGE = 200
+SEARCH_BUDGET = 0.12
+"""Seconds a request searches the trace list for, about (a rare filter over a large store
+takes several requests: the page goes on from where the last stopped)."""
 
 
 def _refused(status: int, message: str) -> HTTPException:
@@ -75,8 +80,8 @@ def _since_ns(text: str | None, default: timedelta | None = None) -> int | None:
 def _cursor(text: str | None) -> tuple[int, str] | None:
     if not text:
         return None
-    start, _, root = text.partition(":")
-    if not start.isdigit() or not root:
+    start, colon, root = text.partition(":")  # no root: a partial page's (see TracePage)
+    if not start.isdigit() or not colon:
         raise _refused(400, "cursor: give back the `next` of the previous page")
     return int(start), root
 
@@ -92,7 +97,9 @@ def _score(text: str | None) -> tuple[str, str | None, float | None] | None:
         raise _refused(400, f"score: {exc}") from None
 
 
-def create_app(store: Path, token: str | None = None) -> FastAPI:
+def create_app(
+    store: Path, token: str | None = None, search_budget: float | None = None
+) -> FastAPI:
     """The viewer's ASGI app over the store file ``store``.
 
     Args:
@@ -158,9 +165,14 @@ def create_app(store: Path, token: str | None = None) -> FastAPI:
         score: str | None = None,
         since: str | None = None,
     ) -> dict[str, Any]:
-        """A page of traces, newest first; ``next`` is the cursor of the following page."""
+        """A page of traces, newest first; ``next`` is the cursor of the following page.
+
+        A search stops after about :data:`SEARCH_BUDGET` seconds: a page with fewer traces
+        than ``limit`` and a ``next`` is ``partial``, searched back to ``searched_to``; its
+        ``next`` goes on from there.
+        """
         found = _quiet(
-            lambda: traces.list_traces(
+            lambda: traces.trace_page(
                 limit=limit,
                 tag=tag or None,
                 user=user or None,
@@ -169,13 +181,16 @@ def create_app(store: Path, token: str | None = None) -> FastAPI:
                 score=_score(score),
                 extra=TraceFilter(project or None, model or None, q or None),
                 window=Window(_since_ns(since), _cursor(cursor)),
+                budget=SEARCH_BUDGET if search_budget is None else search_budget,
             ),
-            [],
+            TracePage([], None),
         )
-        last = found[-1] if len(found) == limit else None
+        after = found.next
         return {
-            "traces": found,
-            "next": f"{last['start_ns']}:{last['root_trace_id']}" if last else None,
+            "traces": found.traces,
+            "next": None if after is None else f"{after[0]}:{after[1]}",
+            "partial": found.partial,
+            "searched_to": iso_timestamp(after[0]) if found.partial and after else None,
         }
 
     @app.get("/api/traces/{root_trace_id}")

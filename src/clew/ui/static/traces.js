@@ -1,4 +1,6 @@
-// The traces view: filters, the table, "Load more", and new traces arriving while it is open.
+// The traces view: filters, the table (sortable), "Load more", and new traces arriving while it
+// is open. A search the server cut short (a `partial` page) goes on from where it stopped until
+// the page is full or the store searched through.
 
 import { getJSON, isAbort } from "./api.js";
 import { el, errorBox, fill, link, pageHeader, scoreChip, statusBadge } from "./dom.js";
@@ -24,20 +26,41 @@ const SINCE = [
   ["30d", "Last 30 days"],
 ];
 const FILTER_KEYS = ["q", "status", "since", ...TEXT_FILTERS.map(([key]) => key)];
+// [heading, the trace's field its sort reads (none: not sortable)]
 const COLUMNS = [
-  "Time",
-  "Name",
-  "Status",
-  "Latency",
-  "Spans",
-  "Tokens",
-  "Cost",
-  "User",
-  "Session",
-  "Tags",
-  "Model",
-  "Scores",
+  ["Time", "start_ns"],
+  ["Name", "name"],
+  ["Status", "status"],
+  ["Latency", "latency"],
+  ["Spans", "span_count"],
+  ["Tokens", "total_tokens"],
+  ["Cost", "cost"],
+  ["User", "end_user_identifier"],
+  ["Session", "session_id"],
+  ["Tags", null],
+  ["Model", "model"],
+  ["Scores", null],
 ];
+const SORTS = new Map(COLUMNS.filter(([, key]) => key).map(([label, key]) => [label.toLowerCase(), key]));
+
+/** The sort of the URL's `sort` (`latency`, or `-latency` for the largest first), if any. */
+function sortOf(params) {
+  const text = params.get("sort") ?? "";
+  const name = text.replace(/^-/, "");
+  return SORTS.has(name) ? { name, key: SORTS.get(name), descending: text.startsWith("-") } : null;
+}
+
+/** Orders traces by a sort; a trace without the value goes last either way. */
+function comparator({ key, descending }) {
+  return (a, b) => {
+    const x = a[key];
+    const y = b[key];
+    if (x === null || x === undefined) return y === null || y === undefined ? 0 : 1;
+    if (y === null || y === undefined) return -1;
+    const order = typeof x === "string" ? x.localeCompare(y) : x - y;
+    return descending ? -order : order;
+  };
+}
 
 function filtersOf(params) {
   return Object.fromEntries(FILTER_KEYS.map((key) => [key, params.get(key) ?? ""]));
@@ -147,12 +170,31 @@ function traceRow(trace) {
   );
 }
 
+function heading([label, key], filters, limit, sort) {
+  if (!key) return el("th", label);
+  const name = label.toLowerCase();
+  const active = sort?.name === name;
+  // A first click sorts numbers largest first and text A to Z; a second click turns it.
+  const numeric = !["name", "status", "user", "session", "model"].includes(name);
+  const descending = active ? !sort.descending : numeric;
+  const params = { ...filters, limit: limit === PAGE_SIZE ? "" : limit };
+  params.sort = name === "time" && descending ? "" : `${descending ? "-" : ""}${name}`;
+  const arrow = active ? (sort.descending ? " ↓" : " ↑") : "";
+  return el(
+    "th",
+    { attrs: { "aria-sort": active ? (sort.descending ? "descending" : "ascending") : "none" } },
+    link(hashOf(["traces"], params), label + arrow),
+  );
+}
+
 export function mountTraces(root, route, { signal }) {
   const filters = filtersOf(route.params);
   const limit = Number(route.params.get("limit")) || PAGE_SIZE;
+  const sort = sortOf(route.params);
   const query = { ...filters, limit };
   const shown = new Map(); // root id → {row, json, trace}: what the table shows now
   let next = null;
+  let searching = false;
 
   const body = el("tbody");
   const empty = el(
@@ -169,6 +211,8 @@ export function mountTraces(root, route, { signal }) {
     "Load more",
   );
   const live = el("span", { class: "live", title: "New traces appear here as they are stored" }, "Live");
+  const progress = el("div", { class: "searching muted", testid: "searching", hidden: true });
+  const sortNote = el("div", { class: "muted sort-note", testid: "sort-note", hidden: !sort });
   const tableEl = el(
     "table",
     { class: "table traces", testid: "traces-table" },
@@ -176,7 +220,7 @@ export function mountTraces(root, route, { signal }) {
       "thead",
       el(
         "tr",
-        COLUMNS.map((c) => el("th", c)),
+        COLUMNS.map((column) => heading(column, filters, limit, sort)),
       ),
     ),
     body,
@@ -190,12 +234,15 @@ export function mountTraces(root, route, { signal }) {
     pageHeader("Traces", live),
     filterForm(filters, limit),
     problem,
+    sortNote,
     el("div", { class: "table-wrap" }, tableEl),
+    progress,
     empty,
     el("div", { class: "more" }, more),
   );
 
   const add = (traces, where) => {
+    body.querySelector("td.loading")?.parentElement.remove();
     const fragment = document.createDocumentFragment();
     for (const trace of traces) {
       if (shown.has(trace.root_trace_id)) continue;
@@ -206,7 +253,35 @@ export function mountTraces(root, route, { signal }) {
     }
     if (where === "top") body.prepend(fragment);
     else body.append(fragment);
-    empty.hidden = shown.size > 0;
+    if (sort) {
+      const order = [...shown.values()].sort((a, b) => comparator(sort)(a.trace, b.trace));
+      body.append(...order.map(({ row }) => row));
+      sortNote.textContent = `Sorted by ${sort.name}${sort.descending ? ", largest first" : ""}, among the ${shown.size} traces loaded (the newest that match).`;
+    }
+    empty.hidden = shown.size > 0 || searching;
+  };
+
+  // One page of `limit` traces from `cursor` on: a partial answer (the server's time ran out)
+  // is followed by the next, as long as this view is open.
+  const fetchPage = async (cursor) => {
+    const traces = [];
+    let after = cursor;
+    searching = true;
+    try {
+      for (;;) {
+        const page = await getJSON("traces", { ...query, cursor: after, limit: limit - traces.length }, signal);
+        traces.push(...page.traces);
+        after = page.next;
+        if (!page.partial || traces.length >= limit) break;
+        progress.hidden = false;
+        progress.textContent = `Searching older traces… back to ${format.dateTime(page.searched_to)}`;
+        add(page.traces, "bottom");
+      }
+    } finally {
+      searching = false;
+      progress.hidden = true;
+    }
+    return { traces, next: after };
   };
 
   const fail = (error) => {
@@ -216,7 +291,7 @@ export function mountTraces(root, route, { signal }) {
   const loadMore = async () => {
     more.disabled = true;
     try {
-      const page = await getJSON("traces", { ...query, cursor: next }, signal);
+      const page = await fetchPage(next);
       add(page.traces, "bottom");
       next = page.next;
       more.hidden = !next;
@@ -268,8 +343,7 @@ export function mountTraces(root, route, { signal }) {
   (async () => {
     body.append(el("tr", el("td", { class: "loading", attrs: { colspan: COLUMNS.length } }, "Loading…")));
     try {
-      const page = await getJSON("traces", query, signal);
-      body.replaceChildren();
+      const page = await fetchPage(null);
       add(page.traces, "bottom");
       next = page.next;
       more.hidden = !next;
