@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +17,8 @@ from clew.store.dashboard import dashboard
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 NS = 10**9
+SINCE = int(T0.timestamp()) * NS
+OUTSIDE = {"start": -50, "latency": 1, "root": True, "error": False, "project": None, "llm": None}
 
 spans = st.lists(
     st.fixed_dictionaries(
@@ -117,6 +121,7 @@ def _plain(specs: list[dict[str, Any]], buckets: int) -> dict[str, Any]:
             (
                 {"project": name, "requests": n, "errors": e, "cost": pytest.approx(c)}
                 for name, (n, e, c) in projects.items()
+                if n or c  # a project only some spans name (not a request's) is not listed
             ),
             key=lambda p: (-p["requests"], p["project"]),
         ),
@@ -128,11 +133,26 @@ def _plain(specs: list[dict[str, Any]], buckets: int) -> dict[str, Any]:
 def test_the_dashboard_sums_what_the_records_say(
     tmp_path_factory: pytest.TempPathFactory, specs: list[dict[str, Any]], buckets: int
 ) -> None:
+    """Read from llm_calls (a store this version wrote), the long way (an older store, without
+    them), and from llm_calls filled from the spans stored before them (the older store once
+    this version writes to it)."""
     path = tmp_path_factory.mktemp("dashboard") / "traces.db"
-    TraceStore(path).write_records([_record(spec) for spec in specs])
-    since = int(T0.timestamp()) * NS
-    found = dashboard(path, since, since + 100 * NS, buckets)
+    TraceStore(path).write_records([_record(spec) for spec in [OUTSIDE, *specs]])
     expected = _plain(specs, buckets)
+    _check(dashboard(path, SINCE, SINCE + 100 * NS, buckets), expected)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DROP TABLE llm_calls")
+        conn.execute("DROP INDEX spans_roots")
+    _check(dashboard(path, SINCE, SINCE + 100 * NS, buckets), expected)
+    TraceStore(path).write_records([_record({**OUTSIDE, "llm": ("m", "p", 1, 1, 1.0)})])  # new
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 1 + sum(
+            spec["llm"] is not None for spec in specs
+        )
+    _check(dashboard(path, SINCE, SINCE + 100 * NS, buckets), expected)
+
+
+def _check(found: dict[str, Any], expected: dict[str, Any]) -> None:
     assert [{k: v for k, v in b.items() if k != "start"} for b in found["series"]] == expected[
         "series"
     ]

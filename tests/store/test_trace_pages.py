@@ -174,6 +174,8 @@ def _exported(specs: list[tuple[int, int, str, str | None, str]]) -> list[Readab
                 attributes[a.CLEW_INPUTS] = json.dumps({"question": f"about {word}"})
             elif model is not None:
                 attributes[a.GEN_AI_REQUEST_MODEL] = model
+                if (number + i) % 2:  # an answering model besides the requested one
+                    attributes[a.GEN_AI_RESPONSE_MODEL] = f"{model}-2024"
                 messages = [{"role": "user", "parts": [{"type": "text", "content": word}]}]
                 attributes[a.GEN_AI_INPUT_MESSAGES] = json.dumps(messages, ensure_ascii=i % 2)
             spans.append(
@@ -205,7 +207,7 @@ def _exported(specs: list[tuple[int, int, str, str | None, str]]) -> list[Readab
     ),
     exported=st.booleans(),
     project=st.none() | st.sampled_from(["billing", "nope"]),
-    model=st.none() | st.sampled_from(["gpt-4o-mini", "claude"]),
+    model=st.none() | st.sampled_from(["gpt-4o-mini", "gpt-4o-mini-2024", "claude"]),
     text=st.none() | st.sampled_from([*WORDS, "REFUND", "é", '"', 'hi"', "%", "_n"]),
     status=st.none() | st.sampled_from(["success", "error"]),
     page=st.integers(1, 5),
@@ -222,16 +224,21 @@ def test_searches_cut_short_and_resumed_find_what_a_whole_plain_search_finds(
     page: int,
     slice_spans: int,
 ) -> None:
-    """The fast path (raw-text prefilters in the walk, slices, a time budget that runs out at
-    every chance) pages through exactly the traces of the general path (a check per trace)."""
+    """The fast path (raw-text prefilters in the walk, the model filter's walk over llm_calls,
+    slices, a time budget that runs out at every chance) pages through exactly the traces of
+    the general path (a check per trace)."""
     store = TraceStore(tmp_path_factory.mktemp("budget") / "traces.db")
     if exported:
         store.write_spans(_exported(specs))
     else:
         store.write_records(_records(specs))
     extra = TraceFilter(project, model, text)
-    with pytest.MonkeyPatch.context() as plain:
+    with pytest.MonkeyPatch.context() as plain:  # no prefilters, no walk over llm_calls
         plain.setattr(queries, "_prefilters", lambda extra: [])
+        has_table = queries._has_table
+        plain.setattr(
+            queries, "_has_table", lambda conn, name: name != "llm_calls" and has_table(conn, name)
+        )
         whole = store.list_traces(limit=1000, status=status, extra=extra)
     assert store.list_traces(limit=1000, status=status, extra=extra) == whole
     with pytest.MonkeyPatch.context() as small:
@@ -260,3 +267,17 @@ def _resumed(
     else:
         pytest.fail("the resumed search did not end")
     return seen
+
+
+def test_the_model_filter_finds_the_requested_and_the_answering_model(tmp_path: Path) -> None:
+    store = TraceStore(tmp_path / "traces.db")
+    # trace 1 asked for gpt-4o-mini and was answered by gpt-4o-mini-2024; trace 2 by itself
+    store.write_spans(_exported([(1, 2, "billing", "gpt-4o-mini", "x"), (2, 2, "b", "o1", "y")]))
+    [first, second] = [t["root_trace_id"] for t in store.list_traces()][::-1]
+
+    def found(model: str) -> list[str]:
+        return [t["root_trace_id"] for t in store.list_traces(extra=TraceFilter(model=model))]
+
+    assert found("gpt-4o-mini") == [first]
+    assert found("gpt-4o-mini-2024") == [first]
+    assert found("o1") == [second] and found("o1-2024") == [] and found("gpt") == []

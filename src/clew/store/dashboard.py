@@ -5,7 +5,10 @@ A request is a root span (one without a parent), counted when it started; an err
 span that failed; latency is a root span's duration. Tokens and cost are summed over every span
 that started in the window (LLM calls carry them). A span's model and provider come from its
 GenAI attributes (a span from the exporter) or its record (a record written whole). SQLite sums
-the window's spans (three passes over it); Python keeps the latencies for the percentiles.
+the window's spans; Python keeps the latencies for the percentiles. A store written by this
+version keeps a copy of what the sums read (``llm_calls``, and the ``spans_roots`` index: see
+:mod:`clew.store.schema`), so they do not parse each span's attributes; an older store is read
+the long way.
 """
 
 from __future__ import annotations
@@ -41,6 +44,16 @@ _MODELS = f"""SELECT
              json_extract(fields, '$.provider')),
     count(*), sum(input_tokens), sum(output_tokens), sum(cost)
     FROM spans WHERE {_IN_WINDOW} AND (input_tokens IS NOT NULL OR cost IS NOT NULL)
+    GROUP BY 1, 2"""
+# The same from a store with ``llm_calls`` and the ``spans_roots`` index (see
+# clew.store.schema.CALLS): the requests from the index, the rest from the calls.
+_TOTALS_FROM_CALLS = f"""SELECT {_BUCKET}, project_name, count(*), sum(status = 'error'), NULL,
+    NULL, NULL FROM spans WHERE parent_trace_id IS NULL AND {_IN_WINDOW} GROUP BY 1, 2
+    UNION ALL
+    SELECT {_BUCKET}, project_name, 0, 0, sum(input_tokens), sum(output_tokens), sum(cost)
+    FROM llm_calls WHERE {_IN_WINDOW} GROUP BY 1, 2"""
+_MODELS_FROM_CALLS = f"""SELECT model, provider, count(*), sum(input_tokens), sum(output_tokens),
+    sum(cost) FROM llm_calls WHERE {_IN_WINDOW} AND (input_tokens IS NOT NULL OR cost IS NOT NULL)
     GROUP BY 1, 2"""
 
 
@@ -97,8 +110,11 @@ def dashboard(path: str | Path, since_ns: int, until_ns: int, buckets: int) -> d
     window = {"since": since_ns, "until": until_ns, "width": width, "last": buckets - 1}
     with _reader(Path(path)) as conn:
         if conn is not None:
+            totals, by_models = _TOTALS, _MODELS
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'llm_calls'").fetchone():
+                totals, by_models = _TOTALS_FROM_CALLS, _MODELS_FROM_CALLS
             for index, project, requests, errors, tokens_in, tokens_out, cost in conn.execute(
-                _TOTALS, window
+                totals, window
             ):
                 bucket = series[index]
                 bucket.requests += requests
@@ -116,7 +132,7 @@ def dashboard(path: str | Path, since_ns: int, until_ns: int, buckets: int) -> d
             for index, duration in conn.execute(_LATENCIES, window):
                 series[index].latencies.append(duration / 1e9)
             for model, provider, requests, tokens_in, tokens_out, cost in conn.execute(
-                _MODELS, window
+                by_models, window
             ):
                 key = (str(model or "?"), str(provider or "?"))
                 by_model = models.setdefault(
@@ -152,5 +168,8 @@ def dashboard(path: str | Path, since_ns: int, until_ns: int, buckets: int) -> d
             for i, b in enumerate(series)
         ],
         "by_model": sorted(models.values(), key=lambda m: (-m["requests"], m["model"])),
-        "by_project": sorted(projects.values(), key=lambda p: (-p["requests"], p["project"])),
+        "by_project": sorted(
+            (p for p in projects.values() if p["requests"] or p["cost"]),  # not a span's project
+            key=lambda p: (-p["requests"], p["project"]),
+        ),
     }

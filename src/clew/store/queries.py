@@ -42,6 +42,11 @@ _WALK_SESSION = (
 _WALK_ERRORS = (
     "SELECT root_trace_id, start_ns FROM spans WHERE status = 'error' ORDER BY start_ns DESC"
 )
+# LLM calls (and other spans naming a model) whose answering or requested model is this one.
+_WALK_MODEL = (
+    "SELECT root_trace_id, start_ns FROM llm_calls WHERE (model = ? OR request_model = ?)"
+    " ORDER BY start_ns DESC"
+)
 _SCORE_OPS = ("<", "<=", ">", ">=", "=")
 # The spans of one trace: its key leads the id index, and the key is a hash for ids that are
 # not UUIDs, so the id is compared as well. Every query below takes (root_key, root_trace_id).
@@ -178,11 +183,11 @@ def _prefilters(extra: TraceFilter) -> list[tuple[str, tuple[Any, ...]]]:
     return found
 
 
-def _extra_checks(extra: TraceFilter) -> list[_Check]:
+def _extra_checks(extra: TraceFilter, walked_model: bool) -> list[_Check]:
     checks: list[_Check] = []
     if extra.project is not None:
         checks.append(_has(_HAS_PROJECT, extra.project))
-    if extra.model is not None:
+    if extra.model is not None and not walked_model:
         checks.append(_has(_HAS_MODEL, extra.model))
     if extra.text:
         patterns = (_like(extra.text),) * len(_TEXT_IN)
@@ -208,9 +213,14 @@ def _score_condition(score: ScoreFilter) -> tuple[str, tuple[Any, ...]]:
     return f"name = ? AND value {op} ?", (name, value)
 
 
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
+    )
+
+
 def _has_scores(conn: sqlite3.Connection) -> bool:
-    found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'span_scores'").fetchone()
-    return found is not None
+    return _has_table(conn, "span_scores")
 
 
 def _plan(
@@ -219,10 +229,13 @@ def _plan(
     session: str | None,
     status: str | None,
     score: ScoreFilter | None = None,
+    model: str | None = None,
 ) -> tuple[str, tuple[Any, ...], list[_Check]]:
     """The most selective walk for the filters, and checks for the filters it leaves out.
 
-    A score filter leads the walk unless a tag, session or user does (scores are few).
+    A score filter leads the walk unless a tag, session or user does (scores are few); then a
+    ``model`` (given only where the store has ``llm_calls``: a walk over them decides it, and
+    the caller leaves out its check).
     """
     walk: str
     params: tuple[Any, ...] = ()
@@ -239,6 +252,8 @@ def _plan(
         walk = (
             f"SELECT root_trace_id, start_ns FROM span_scores WHERE {where} ORDER BY start_ns DESC"
         )
+    elif model is not None:
+        walk, params = _WALK_MODEL, (model, model)
     else:
         walk = _WALK_ERRORS if status == "error" else _WALK_ALL
     if score is not None:
@@ -469,10 +484,11 @@ def trace_page(
     scored = _has_scores(conn)
     if score is not None and not scored:
         return TracePage([], None)  # no score was ever stored here
-    walk, params, checks = _plan(tag, user, session, status, score)
+    model = extra.model if extra is not None and _has_table(conn, "llm_calls") else None
+    walk, params, checks = _plan(tag, user, session, status, score, model)
     prefiltered = False
     if extra is not None:
-        checks.extend(_extra_checks(extra))
+        checks.extend(_extra_checks(extra, walk is _WALK_MODEL))
         if walk.startswith(_OVER_SPANS):
             for condition, values in _prefilters(extra):
                 walk, params = _narrowed(walk, params, condition, values)

@@ -31,7 +31,9 @@ from clew.store.schema import KEY_OFFSET, SPAN_COLUMNS, root_key, span_key
 
 __all__ = ["READ_COLUMNS", "Rows", "record_of_row", "rows_of_records", "rows_of_spans"]
 
-Rows: TypeAlias = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+Rows: TypeAlias = tuple[
+    list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]
+]
 """The ``spans`` rows (in :data:`~clew.store.schema.SPAN_COLUMNS` order), ``span_tags`` rows
 and ``span_scores`` rows of a batch."""
 
@@ -68,6 +70,35 @@ def _json(value: Any) -> str:
     return pydantic_core.to_json(value, inf_nan_mode="null", fallback=str).decode()
 
 
+def _first(*values: Any) -> Any:
+    """The first value that is not None (SQL's ``coalesce``)."""
+    return next((value for value in values if value is not None), None)
+
+
+def _call_row(
+    row: tuple[Any, ...], model: Any, request_model: Any, provider: Any
+) -> tuple[Any, ...] | None:
+    """The ``llm_calls`` row of a ``spans`` row (see :data:`~clew.store.schema.CALLS`), if the
+    span names a model or carries tokens or a cost."""
+    start, project, tokens_in, tokens_out, cost = row[6], row[10], row[16], row[17], row[18]
+    if start is None or (
+        model is None and tokens_in is None and tokens_out is None and cost is None
+    ):
+        return None
+    return (
+        start,
+        row[2],
+        row[3],
+        project,
+        _text(model),
+        _text(request_model),
+        _text(provider),
+        tokens_in,
+        tokens_out,
+        cost,
+    )
+
+
 def rows_of_spans(spans: Iterable[ReadableSpan], project_name: str | None = None) -> Rows:
     """The rows of finished spans, as :func:`~clew.log_record.span_to_record` sees them.
 
@@ -80,6 +111,7 @@ def rows_of_spans(spans: Iterable[ReadableSpan], project_name: str | None = None
     span_rows: list[tuple[Any, ...]] = []
     tag_rows: list[tuple[Any, ...]] = []
     score_rows: list[tuple[Any, ...]] = []
+    call_rows: list[tuple[Any, ...]] = []
     error_code = StatusCode.ERROR
     resource: object = None
     project = project_name
@@ -138,13 +170,22 @@ def rows_of_spans(spans: Iterable[ReadableSpan], project_name: str | None = None
                 _number(attrs.get(a.GEN_AI_USAGE_COST_AMOUNT)),
             )
         )
+        requested = attrs.get(a.GEN_AI_REQUEST_MODEL)
+        call = _call_row(
+            span_rows[-1],
+            _first(attrs.get(a.GEN_AI_RESPONSE_MODEL), requested),
+            requested,
+            attrs.get(a.GEN_AI_PROVIDER_NAME),
+        )
+        if call is not None:
+            call_rows.append(call)
         tags = attrs.get(a.CLEW_TAGS)
         if tags:
             for tag in tags:
                 tag_rows.append((str(tag), start, root, trace))
         if a.CLEW_SCORE_NAME in attrs:
             score_rows.append(_score_row(attrs, start, root, trace, parent))
-    return span_rows, tag_rows, score_rows
+    return span_rows, tag_rows, score_rows, call_rows
 
 
 def _ns(timestamp: Any) -> int | None:
@@ -166,6 +207,7 @@ def rows_of_records(records: Iterable[Mapping[str, Any]]) -> Rows:
     span_rows: list[tuple[Any, ...]] = []
     tag_rows: list[tuple[Any, ...]] = []
     score_rows: list[tuple[Any, ...]] = []
+    call_rows: list[tuple[Any, ...]] = []
     for record in records:
         trace = str(record["trace_id"])
         root = str(record.get("root_trace_id") or trace)
@@ -214,12 +256,16 @@ def rows_of_records(records: Iterable[Mapping[str, Any]]) -> Rows:
                 _number(record.get("cost")),
             )
         )
+        model = fields.get("model")
+        call = _call_row(span_rows[-1], model, model, fields.get("provider"))
+        if call is not None:
+            call_rows.append(call)
         for tag in record.get("tags") or ():
             tag_rows.append((str(tag), start, root, trace))
         attrs = record.get("attributes")
         if isinstance(attrs, Mapping) and a.CLEW_SCORE_NAME in attrs:
             score_rows.append(_score_row(attrs, start, root, trace, columns["parent_trace_id"]))
-    return span_rows, tag_rows, score_rows
+    return span_rows, tag_rows, score_rows, call_rows
 
 
 def record_of_row(row: tuple[Any, ...]) -> dict[str, Any]:

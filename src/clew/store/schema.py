@@ -12,6 +12,8 @@ Schema version 2 (kept in ``PRAGMA user_version``):
 - ``span_scores``: one row per score span (see :mod:`clew.tracer.evaluation`), clustered by
   score name then start time, for filtering traces on their scores; added to a version 2 store
   on its next write (:data:`ADDITIONS`), so stores of either kind stay readable.
+- ``llm_calls`` and the index ``spans_roots``: what the dashboard and the model filter read,
+  added the same way (:data:`CALLS`).
 
 Trace ids are random, so every index keyed by them costs one page write per trace per batch,
 wherever the trace lands in the index. The schema keeps exactly one such index, and keeps it
@@ -103,6 +105,59 @@ ADDITIONS: Final = (
 )
 """Tables added to schema version 2 since it was made: created on the first write of a process
 (``IF NOT EXISTS``), and read only where they exist."""
+
+CALLS: Final = (
+    """CREATE TABLE IF NOT EXISTS llm_calls (
+        start_ns INTEGER,
+        root_trace_id TEXT NOT NULL,
+        trace_id TEXT NOT NULL,
+        project_name TEXT,
+        model TEXT,
+        request_model TEXT,
+        provider TEXT,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        cost REAL,
+        PRIMARY KEY (start_ns, root_trace_id, trace_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS spans_roots ON spans (start_ns, end_ns, status, project_name)"
+    " WHERE parent_trace_id IS NULL",
+)
+"""Added to schema version 2 like :data:`ADDITIONS`, for the dashboard and the model filter:
+
+- ``llm_calls``: a copy of what they read of each span that names a model or carries tokens
+  or a cost (an LLM call, its attempts), in start order, a few dozen bytes a span; rather
+  than parsing each span's attributes (kilobytes of messages) for its model.
+- ``spans_roots``: the requests (root spans) with their end, status and project, in start
+  order.
+
+Filled from the spans already stored when it is made (:data:`FILL_CALLS`).
+"""
+
+# A span's model: the answering one, else the requested one (a span from the exporter), else
+# its record's (a record written whole); its requested model, likewise.
+_MODEL = (
+    "coalesce(json_extract(attributes, '$.\"gen_ai.response.model\"'),"
+    " json_extract(attributes, '$.\"gen_ai.request.model\"'), json_extract(fields, '$.model'))"
+)
+_REQUEST_MODEL = (
+    "coalesce(json_extract(attributes, '$.\"gen_ai.request.model\"'),"
+    " json_extract(fields, '$.model'))"
+)
+_PROVIDER = (
+    "coalesce(json_extract(attributes, '$.\"gen_ai.provider.name\"'),"
+    " json_extract(fields, '$.provider'))"
+)
+FILL_CALLS: Final = f"""INSERT OR REPLACE INTO llm_calls
+    SELECT * FROM (SELECT start_ns, root_trace_id, trace_id, project_name, {_MODEL} AS model,
+        {_REQUEST_MODEL}, {_PROVIDER}, input_tokens, output_tokens, cost FROM spans)
+    WHERE start_ns IS NOT NULL AND (model IS NOT NULL OR input_tokens IS NOT NULL
+        OR output_tokens IS NOT NULL OR cost IS NOT NULL)"""
+INSERT_CALL: Final = (
+    "INSERT OR REPLACE INTO llm_calls (start_ns, root_trace_id, trace_id, project_name, model,"
+    " request_model, provider, input_tokens, output_tokens, cost)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 SPAN_COLUMNS: Final = (
     "root_key",

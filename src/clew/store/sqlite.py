@@ -74,6 +74,7 @@ def _insert(
     span_rows: list[tuple[Any, ...]],
     tag_rows: list[tuple[Any, ...]],
     score_rows: list[tuple[Any, ...]],
+    call_rows: list[tuple[Any, ...]],
 ) -> None:
     """Insert rows in the open transaction, replacing spans already stored."""
     conn.executemany(schema.DELETE_SPAN, [row[:4] for row in span_rows])
@@ -82,13 +83,26 @@ def _insert(
         conn.executemany(schema.INSERT_TAG, tag_rows)
     if score_rows:
         conn.executemany(schema.INSERT_SCORE, score_rows)
+    if call_rows:
+        conn.executemany(schema.INSERT_CALL, call_rows)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
+    )
 
 
 def _add_tables(conn: sqlite3.Connection) -> None:
-    """Create the tables added to the schema since its version was set, if missing."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'span_scores'").fetchone() is None:
+    """Create the tables added to the schema since its version was set, if missing (filling
+    ``llm_calls`` from the spans stored before it)."""
+    if not _has_table(conn, "span_scores"):
         for statement in schema.ADDITIONS:
             conn.execute(statement)
+    if not _has_table(conn, "llm_calls"):
+        for statement in schema.CALLS:
+            conn.execute(statement)
+        conn.execute(schema.FILL_CALLS)
 
 
 class TraceStore:
@@ -160,14 +174,14 @@ class TraceStore:
         self._write(rows.rows_of_records(records))
 
     def _write(self, batch: rows.Rows) -> None:
-        span_rows, tag_rows, score_rows = batch
+        span_rows = batch[0]
         if not span_rows:
             return
         with self._lock:
             conn = self._writer()
 
             def insert() -> None:
-                _insert(conn, span_rows, tag_rows, score_rows)
+                _insert(conn, *batch)
 
             self._retry_busy(conn, insert)
 
