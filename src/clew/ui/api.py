@@ -31,6 +31,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from pydantic_core import to_json
 
 from clew import __version__
 from clew.cli.common import since as parse_since
@@ -193,10 +194,16 @@ def create_app(
             "searched_to": iso_timestamp(after[0]) if found.partial and after else None,
         }
 
-    @app.get("/api/traces/{root_trace_id}")
-    def get_trace(root_trace_id: str) -> dict[str, Any]:
-        """Every span of a trace, in start order (a 404 when the store has no such trace)."""
-        return {"root_trace_id": root_trace_id, "spans": traces.get_trace(root_trace_id)}
+    @app.get("/api/traces/{root_trace_id}", response_class=Response)
+    def get_trace(root_trace_id: str) -> Response:
+        """Every span of a trace, in start order (a 404 when the store has no such trace):
+        ``{"root_trace_id", "spans"}``, each span a record as ``clew show --json`` prints it."""
+        # A trace of thousands of spans is megabytes: pydantic-core writes it directly, rather
+        # than FastAPI's encoder (26 ms against 760 ms for a trace of 5,000 spans).
+        body = {"root_trace_id": root_trace_id, "spans": traces.get_trace(root_trace_id)}
+        return Response(
+            to_json(body, fallback=str, inf_nan_mode="null"), media_type="application/json"
+        )
 
     @app.get("/api/sessions/{session_id}")
     def get_session(session_id: str, limit: int = Query(200, ge=1, le=1000)) -> dict[str, Any]:
