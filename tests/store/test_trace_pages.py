@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext
 
 from clew import attributes as a
-from clew.store import TraceStore, queries
+from clew.store import TraceStore, queries, walks
 from clew.store.queries import TraceFilter, Window
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -242,7 +242,7 @@ def test_searches_cut_short_and_resumed_find_what_a_whole_plain_search_finds(
         whole = store.list_traces(limit=1000, status=status, extra=extra)
     assert store.list_traces(limit=1000, status=status, extra=extra) == whole
     with pytest.MonkeyPatch.context() as small:
-        small.setattr(queries, "SLICE_SPANS", slice_spans)
+        small.setattr(walks, "SLICE_SPANS", slice_spans)
         seen = _resumed(store, page, status, extra, len(specs))
     assert seen == whole
 
