@@ -1,17 +1,24 @@
 """What exporting costs the application, and how fast spans leave, side by side in one run.
 
-Run: ``python benchmarks/export.py [--spans N] [--rounds R] [--rss-spans N]``.
+Run: ``python benchmarks/export.py [--spans N] [--rounds R] [--rss-spans N]``, or
+``python benchmarks/export.py --encode-only [--encode-rounds R]`` for the encoders alone.
 
 - App-side cost per span (µs, median round) of ending a typical LLM span into an
   :class:`~clew.exporters.pipeline.ExportPipeline` in front of: an exporter that discards
   (the baseline), a healthy OTLP/HTTP receiver (in another process, so its decoding does not
   compete for this one's GIL), a dead one (connection refused) and a hung one (accepts the
   connection, never answers). Rounds interleave the scenarios so machine noise hits them alike.
-- OTLP/HTTP export throughput: spans per second from ``on_end`` to the receiver's 200.
+- OTLP encode throughput: spans per CPU second encoding batches of 512 LLM spans into an
+  ``ExportTraceServiceRequest``, the official encoder (``encode_spans`` +
+  ``SerializePartialToString``) and clew's (:mod:`clew.exporters.otlp_wire`) on the same spans,
+  rounds interleaved; the median round of each.
+- OTLP/HTTP export throughput: spans per second from ``on_end`` to the receiver's 200, with
+  clew's encoder, and with the official one in its place.
 - SQLite store throughput: spans per second written by ``SqliteSpanExporter``.
 - Peak RSS growth over 200,000 spans with the receiver down (and hung), each in a fresh process.
 
 Targets (issue 4): dead or hung ≤ 1.1× healthy; RSS growth < 50 MB; SQLite ≥ 50,000 spans/s.
+Target (issue 15): clew's OTLP encoder ≥ 100,000 spans/s on one core.
 """
 
 from __future__ import annotations
@@ -26,10 +33,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -39,6 +47,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from clew import attributes as a
 from clew.exporters.base import PayloadExporter
 from clew.exporters.otlp import create_otlp_exporter
+from clew.exporters.otlp_payload import otlp_encode
 from clew.exporters.pipeline import ExportPipeline
 
 MESSAGES = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "x" * 900}]}])
@@ -202,9 +211,44 @@ def make_spans(n: int) -> list[ReadableSpan]:
     return list(memory.get_finished_spans())
 
 
-def otlp_throughput(spans: list[ReadableSpan], receiver: ReceiverProcess) -> tuple[float, int]:
+def official_encode(spans: Sequence[ReadableSpan]) -> bytes:
+    """What clew sent before issue 15: the official encoder's request, serialized."""
+    payload: bytes = encode_spans(spans).SerializePartialToString()
+    return payload
+
+
+ENCODERS: dict[str, Callable[[Sequence[ReadableSpan]], bytes]] = {
+    "official encoder": official_encode,
+    "clew encoder": otlp_encode,
+}
+
+
+def encode_throughput(spans: list[ReadableSpan], rounds: int) -> dict[str, float]:
+    """Spans per CPU second (median round) of each encoder on the same batch of 512 spans.
+
+    CPU time of this process, not wall time: encoding is single-threaded, so this is the rate
+    of one core, which other work on the machine does not divide.
+    """
+    batch = spans[:512]
+    assert official_encode(batch) == otlp_encode(batch), "the encoders disagree"
+    rates: dict[str, list[float]] = {name: [] for name in ENCODERS}
+    for _ in range(rounds):
+        for name, encode in ENCODERS.items():  # interleaved: machine noise hits both alike
+            calls, started = 0, time.process_time()
+            while (elapsed := time.process_time() - started) < 0.5 or calls < 3:
+                encode(batch)
+                calls += 1
+            rates[name].append(calls * len(batch) / elapsed)
+    return {name: statistics.median(r) for name, r in rates.items()}
+
+
+def otlp_throughput(
+    spans: list[ReadableSpan], receiver: ReceiverProcess, encoder: str = "clew encoder"
+) -> tuple[float, int]:
+    exporter = create_otlp_exporter(endpoint=receiver.url)
+    exporter.encode = ENCODERS[encoder]  # type: ignore[method-assign]
     pipeline = ExportPipeline(
-        create_otlp_exporter(endpoint=receiver.url),
+        exporter,
         name="throughput",
         max_queue_size=len(spans),
         max_queue_bytes=2**40,
@@ -289,6 +333,14 @@ def rss_growth(mode: str, n: int) -> dict[str, Any]:
     return result
 
 
+def encode_rows(rates: dict[str, float]) -> list[tuple[str, str, str]]:
+    official = rates["official encoder"]
+    rows = [("OTLP encode throughput", "spans per CPU second", "batches of 512 LLM spans")]
+    for name, rate in rates.items():
+        rows.append((f"  {name}", f"{rate:,.0f} spans/s", f"{rate / official:.1f}x official"))
+    return rows
+
+
 def table(rows: list[tuple[str, str, str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -302,6 +354,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--throughput-spans", type=int, default=100_000)
     parser.add_argument("--rss-spans", type=int, default=200_000)
+    parser.add_argument(
+        "--encode-rounds", type=int, default=5, help="rounds of 0.5 CPU s per encoder"
+    )
+    parser.add_argument(
+        "--encode-only", action="store_true", help="measure only the OTLP encoders (a few seconds)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rss-child", choices=["dead", "hung"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -312,12 +370,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.rss_child:
         return rss_child(args.rss_child, args.rss_spans)
 
+    if args.encode_only:
+        print(table(encode_rows(encode_throughput(make_spans(512), args.encode_rounds))))
+        return None
+
     receiver = ReceiverProcess()
     try:
         costs = app_side_costs(args.spans, args.rounds, receiver.url)
         spans = make_spans(args.throughput_spans)
         queued_ns, dropped_ns = on_end_cost(spans[0])
-        otlp_rate, received = otlp_throughput(spans, receiver)
+        encode_rates = encode_throughput(spans, args.encode_rounds)
+        otlp_rates = {name: otlp_throughput(spans, receiver, name) for name in ENCODERS}
         sqlite = sqlite_throughput(spans)
     finally:
         receiver.close()
@@ -331,9 +394,11 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((f"  {name}", f"{us:6.2f} ({us / base:.2f}x; {us / healthy:.2f}x)", note))
     on_end = f"{queued_ns:.0f} ns queued, {dropped_ns:.0f} ns dropped"
     rows.append(("  ExportPipeline.on_end alone", on_end, "the app thread's share"))
-    rows.append(
-        ("OTLP/HTTP export throughput", f"{otlp_rate:,.0f} spans/s", f"{received} received")
-    )
+    rows += encode_rows(encode_rates)
+    for name, (rate, received) in otlp_rates.items():
+        rows.append(
+            (f"OTLP/HTTP export throughput, {name}", f"{rate:,.0f} spans/s", f"{received} received")
+        )
     rows.append(("SQLite store throughput", sqlite, "SqliteSpanExporter, batches of 512"))
     for mode, rss in (("down (refused)", dead_rss), ("hung", hung_rss)):
         rows.append(

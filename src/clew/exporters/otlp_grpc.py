@@ -1,6 +1,6 @@
 """OTLP over gRPC, behind the ``grpc`` extra (``pip install 'clew[grpc]'``).
 
-Same payload as OTLP/HTTP (the official encoder's ``ExportTraceServiceRequest`` bytes, passed
+Same payload as OTLP/HTTP (the ``ExportTraceServiceRequest`` bytes of :func:`otlp_encode`, passed
 through gRPC unserialized, so retries and the spill directory reuse them), sent to
 ``opentelemetry.proto.collector.trace.v1.TraceService/Export``. Configured like the official
 ``opentelemetry-exporter-otlp-proto-grpc`` exporter, from the same ``OTEL_EXPORTER_OTLP_*``
@@ -152,7 +152,7 @@ class OtlpGrpcSpanExporter(PayloadExporter):
         )
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
-        """The ``ExportTraceServiceRequest`` bytes, from the official encoder."""
+        """The ``ExportTraceServiceRequest`` bytes (see :func:`otlp_encode`)."""
         try:
             return otlp_encode(spans)
         except Exception as exc:

@@ -1,11 +1,12 @@
-"""The OTLP payload both transports send: the official encoder's ``ExportTraceServiceRequest``."""
+"""The OTLP payload both transports send: a serialized ``ExportTraceServiceRequest``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
+
+from clew.exporters.otlp_wire import encode_trace_request
 
 __all__ = ["DEFAULT_TIMEOUT", "OTLP_PAYLOAD_KIND", "otlp_encode"]
 
@@ -17,6 +18,9 @@ DEFAULT_TIMEOUT = 10.0
 
 
 def otlp_encode(spans: Sequence[ReadableSpan]) -> bytes:
-    """An ``ExportTraceServiceRequest`` for ``spans``, made by the official OTLP encoder."""
-    payload: bytes = encode_spans(spans).SerializePartialToString()
-    return payload
+    """An ``ExportTraceServiceRequest`` for ``spans``, written by :mod:`clew.exporters.otlp_wire`.
+
+    The bytes are those of the official encoder
+    (``encode_spans(spans).SerializePartialToString()``), several times faster.
+    """
+    return encode_trace_request(spans)
