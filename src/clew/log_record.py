@@ -39,6 +39,7 @@ __all__ = [
     "new_trace_id",
     "parse_uuid",
     "root_trace_id_of",
+    "seed_provider",
     "span_id_from_log_trace_id",
     "span_to_record",
 ]
@@ -109,9 +110,13 @@ _INT_FIELDS = {
     a.GEN_AI_USAGE_INPUT_TOKENS: "input_tokens",
     a.GEN_AI_USAGE_OUTPUT_TOKENS: "output_tokens",
     a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: "cache_read_input_tokens",
+    # the convention's former name first, so the current one wins when a span has both
     a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: "cache_creation_input_tokens",
+    a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: "cache_creation_input_tokens",
     a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: "reasoning_tokens",
 }
+# The seed's provider name for each of the convention's well-known values clew writes.
+_PROVIDER_NAMES = {value: name for name, value in a.GEN_AI_PROVIDER_NAMES.items()}
 # Keys that become first-class record fields; everything else stays under "attributes".
 _CONSUMED = {
     *_JSON_FIELDS,
@@ -123,6 +128,7 @@ _CONSUMED = {
     a.CLEW_TRACE_ID,
     a.CLEW_PARENT_TRACE_ID,
     a.CLEW_ROOT_TRACE_ID,
+    *a.CONVENTION_KEYS,  # copies of the keys above, for other backends
 }
 
 RECORD_FIELDS = (
@@ -240,6 +246,18 @@ def span_to_record(span: ReadableSpan, project_name: str | None = None) -> dict[
     return record
 
 
+def seed_provider(value: Any) -> Any:
+    """The seed's provider name (``azure``) for a span's ``gen_ai.provider.name``, which holds
+    the convention's well-known value (``azure.ai.openai``), or clew's name in spans written
+    before clew used them.
+
+    Example:
+        >>> seed_provider("azure.ai.openai"), seed_provider("azure"), seed_provider("openai")
+        ('azure', 'azure', 'openai')
+    """
+    return _PROVIDER_NAMES.get(value, value) if type(value) is str else value
+
+
 def apply_attributes(record: dict[str, Any], attrs: Mapping[str, Any]) -> None:
     """Fill the fields of ``record`` that come from span attributes.
 
@@ -265,9 +283,16 @@ def apply_attributes(record: dict[str, Any], attrs: Mapping[str, Any]) -> None:
     record["depth"] = attrs.get(a.CLEW_DEPTH, 0)
     record["execution_order"] = attrs.get(a.CLEW_EXECUTION_ORDER)
     record["model"] = attrs.get(a.GEN_AI_RESPONSE_MODEL) or attrs.get(a.GEN_AI_REQUEST_MODEL)
-    record["provider"] = attrs.get(a.GEN_AI_PROVIDER_NAME)
+    record["provider"] = seed_provider(attrs.get(a.GEN_AI_PROVIDER_NAME))
     if record["input_tokens"] is not None or record["output_tokens"] is not None:
         record["total_tokens"] = (record["input_tokens"] or 0) + (record["output_tokens"] or 0)
     record["cost"] = attrs.get(a.GEN_AI_USAGE_COST_AMOUNT)
-    record["time_to_first_token"] = attrs.get(a.CLEW_TIME_TO_FIRST_TOKEN)
-    record["attributes"] = {k: _plain(v) for k, v in attrs.items() if k not in _CONSUMED}
+    first_chunk = attrs.get(a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    record["time_to_first_token"] = (
+        attrs.get(a.CLEW_TIME_TO_FIRST_TOKEN) if first_chunk is None else first_chunk
+    )
+    kept = record["attributes"] = {k: _plain(v) for k, v in attrs.items() if k not in _CONSUMED}
+    if a.CLEW_METADATA in attrs:  # Langfuse's copies of the metadata, one key each
+        prefix = a.LANGFUSE_OBSERVATION_METADATA
+        for key in [k for k in kept if k.startswith(prefix)]:
+            del kept[key]

@@ -571,7 +571,9 @@ def test_the_route_reads_a_converse_request() -> None:
     assert json.loads(content[a.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
         {"type": "text", "content": "Be brief."}
     ]
-    assert json.loads(content[a.GEN_AI_TOOL_DEFINITIONS]) == body["toolConfig"]["tools"]
+    assert json.loads(content[a.GEN_AI_TOOL_DEFINITIONS]) == [  # the conventions' flat shape
+        {"type": "function", "name": "lookup", "parameters": {}}
+    ]
     assert json.loads(content[a.GEN_AI_INPUT_MESSAGES]) == [
         {
             "role": "user",

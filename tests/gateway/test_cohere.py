@@ -614,10 +614,10 @@ def test_the_route_reads_request_parameters_and_content() -> None:
         "gen_ai.request.frequency_penalty": 0.1,
         "gen_ai.request.presence_penalty": 0.3,
         "gen_ai.output.type": "json",
-        "clew.request.stream": True,
+        "gen_ai.request.stream": True,
     }
     attrs = ROUTE.content(body, 100_000)
-    assert json.loads(attrs["gen_ai.tool.definitions"]) == body["tools"]
+    assert json.loads(attrs["gen_ai.tool.definitions"]) == [{"type": "function", **WEATHER}]
     assert json.loads(attrs["gen_ai.input.messages"]) == [
         {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
         {"role": "user", "parts": [{"type": "text", "content": "Weather?"}]},

@@ -111,7 +111,14 @@ def test_a_stream_with_tool_use(anthropic_client: Anthropic, clew_spans: SpanCap
     tool_call = next(p for p in message["parts"] if p["type"] == "tool_call")
     assert tool_call["name"] == "get_weather"
     assert isinstance(tool_call["arguments"], dict)
-    assert json.loads(attrs["gen_ai.tool.definitions"]) == TOOLS
+    assert json.loads(attrs["gen_ai.tool.definitions"]) == [  # the conventions' flat shape
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": TOOLS[0]["input_schema"],
+        }
+    ]
 
 
 def test_the_stream_helper(anthropic_client: Anthropic, clew_spans: SpanCapture) -> None:

@@ -9,7 +9,6 @@ that recorded no usage must be marked estimated. Recorded errors must mark the s
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -25,15 +24,10 @@ from clew.providers import instrument_anthropic, instrument_openai
 from clew.testing import SpanCapture
 from clew.testing.cassettes import Interaction, fixtures_dir, load_cassette
 from clew.testing.llm_server import ReplayServer
-from replay_clients import replay_client
+from replay_clients import cassette_rows, replay, replay_client
 
 CASSETTES = fixtures_dir() / "cassettes"
 PRICE_IDS = {"openai": "openai", "azure": "azure", "anthropic": "anthropic"}
-
-
-def _rows() -> list[dict[str, str]]:
-    with open(CASSETTES / "INDEX.tsv", newline="", encoding="utf-8") as index:
-        return list(csv.DictReader(index, delimiter="\t"))
 
 
 # -- what the recording says -----------------------------------------------------------------
@@ -90,7 +84,8 @@ def _responses_reason(response: dict[str, Any]) -> list[str]:
     if status == "incomplete":
         return [response["incomplete_details"]["reason"]]
     if status == "completed":
-        calls = any(item.get("type") == "function_call" for item in response.get("output", ()))
+        output = response.get("output", ())
+        calls = any(item.get("type") in ("function_call", "custom_tool_call") for item in output)
         return ["tool_calls" if calls else "stop"]
     return []
 
@@ -149,58 +144,6 @@ def expected_of(interaction: Interaction) -> Expected:
     return exp
 
 
-# -- replaying through the SDK -----------------------------------------------------------------
-def _rest(body: dict[str, Any], *named: str) -> dict[str, Any]:
-    return {key: value for key, value in body.items() if key not in named}
-
-
-def _replay_openai(client: openai.OpenAI, interaction: Interaction) -> None:
-    body = interaction.request_json()
-    stream = bool(body.get("stream"))
-    route = interaction.route
-    if route in ("/v1/chat/completions", "/v1/completions"):
-        api: Any = (
-            client.chat.completions if route == "/v1/chat/completions" else client.completions
-        )
-        key = "messages" if route == "/v1/chat/completions" else "prompt"
-        extra = _rest(body, "model", key, "stream")
-        result = api.create(
-            model=body["model"], stream=stream, extra_body=extra, **{key: body[key]}
-        )
-        if stream:
-            with result:
-                list(result)
-    elif route == "/v1/embeddings":
-        client.embeddings.create(
-            model=body["model"],
-            input=body["input"],
-            encoding_format=body.get("encoding_format", "float"),
-            extra_body=_rest(body, "model", "input", "encoding_format"),
-        )
-    elif route == "/v1/responses":
-        result = client.responses.create(stream=stream, extra_body=_rest(body, "stream"))
-        if stream:
-            with result:
-                list(result)
-    else:
-        raise AssertionError(f"no SDK call known for {route}")
-
-
-def _replay_anthropic(client: anthropic.Anthropic, interaction: Interaction) -> None:
-    body = interaction.request_json()
-    if interaction.route == "/v1/complete":  # legacy API the SDK dropped: not an LLM route here
-        client.post("/v1/complete", body=body, cast_to=object)
-        return
-    messages: Any = client.beta.messages if "beta=true" in interaction.uri else client.messages
-    required = {"model": body["model"], "max_tokens": body["max_tokens"]}
-    extra = _rest(body, "model", "max_tokens", "messages", "stream")
-    if body.get("stream"):
-        with messages.stream(**required, messages=body["messages"], extra_body=extra) as stream:
-            stream.get_final_message()
-    else:
-        messages.create(**required, messages=body["messages"], extra_body=extra)
-
-
 def expected_cost(provider: str, model: str | None, usage: dict[str, int]) -> float | None:
     price_usage = PriceUsage(
         input_tokens=usage["input"],
@@ -254,12 +197,11 @@ def _instrumented() -> Iterator[None]:
 
 
 @pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
-@pytest.mark.parametrize("row", _rows(), ids=lambda row: row["path"])
+@pytest.mark.parametrize("row", cassette_rows(), ids=lambda row: row["path"])
 def test_spans_match_the_recording(row: dict[str, str], clew_spans: SpanCapture) -> None:
     path = CASSETTES / row["path"]
     interactions = load_cassette(path)
     provider = row["provider"]
-    replay = _replay_anthropic if provider == "anthropic" else _replay_openai
     traced = [i for i in interactions if i.route != "/v1/complete"]
     with (
         ReplayServer(path) as server,
@@ -270,9 +212,9 @@ def test_spans_match_the_recording(row: dict[str, str], clew_spans: SpanCapture)
                 with pytest.raises(
                     openai.APIStatusError if provider != "anthropic" else anthropic.APIStatusError
                 ):
-                    replay(client, interaction)
+                    replay(client, provider, interaction)
             else:
-                replay(client, interaction)
+                replay(client, provider, interaction)
     records = llm_spans(clew_spans)
     assert len(records) == len(traced)
     for record, interaction in zip(records, traced, strict=True):

@@ -102,7 +102,13 @@ def test_tool_calls_and_several_choices_are_kept_apart(
     attrs = only_llm_span(clew_spans)["attributes"]
     assert attrs["gen_ai.request.choice.count"] == 2
     assert attrs["gen_ai.response.finish_reasons"] == ["tool_calls", "tool_calls"]
-    assert json.loads(attrs["gen_ai.tool.definitions"]) == TOOLS
+    assert json.loads(attrs["gen_ai.tool.definitions"]) == [  # the conventions' flat shape
+        {
+            "type": "function",
+            "name": "get_weather",
+            "parameters": TOOLS[0]["function"]["parameters"],
+        }
+    ]
     output = json.loads(attrs["gen_ai.output.messages"])
     assert len(output) == 2
     tool_call = reply.choices[1].message.tool_calls[0]  # type: ignore[index]

@@ -57,7 +57,7 @@ def test_anthropic_style_usage_sums_cache_into_input() -> None:
     )
     assert usage is not None
     assert usage.input_tokens == 160
-    assert usage.attributes()["gen_ai.usage.cache_creation.input_tokens"] == 50
+    assert usage.attributes()["gen_ai.usage.cache_write.input_tokens"] == 50
 
 
 def test_openai_usage_keeps_cached_tokens_inside_input() -> None:

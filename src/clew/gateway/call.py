@@ -31,8 +31,9 @@ from clew.gateway.request import Candidate, Plan, cache_material
 from clew.gateway.schemas import CompletionResponse, timestamp
 from clew.gateway.upstream import backoff, may_help, retryable
 from clew.log_record import new_trace_id, root_trace_id_of
-from clew.providers.engine import record_outcome
+from clew.providers.engine import record_outcome, refined_for
 from clew.providers.pricing import Cost, cost_of
+from clew.providers.registry import provider_attribute
 from clew.tracer.entry import open_span, stitch
 from clew.tracer.evaluation import registered
 from clew.tracer.live import LIVE_KEY, LiveSpan, current_context
@@ -152,13 +153,13 @@ class CompletionCall:
         plan = self.plan
         request = plan.request
         body = candidate.request.body if candidate.request is not None else {}
-        attrs = candidate.wire.route.request(body)
+        attrs = refined_for(candidate.provider, candidate.wire.route.request(body))
         attrs[a.GEN_AI_OPERATION_NAME] = candidate.wire.operation
-        attrs[a.GEN_AI_PROVIDER_NAME] = candidate.provider
+        attrs[a.GEN_AI_PROVIDER_NAME] = provider_attribute(candidate.provider)
         attrs[a.GEN_AI_REQUEST_MODEL] = candidate.model
         attrs.update(_server(candidate.target.base_url))
         if plan.stream:
-            attrs[a.CLEW_REQUEST_STREAM] = True
+            attrs[a.GEN_AI_REQUEST_STREAM] = True
         if request.project_name and request.project_name != "default":
             attrs[a.CLEW_PROJECT_NAME] = request.project_name
         if request.project_uuid:
@@ -234,7 +235,7 @@ class CompletionCall:
         attrs = {
             a.CLEW_ATTEMPT: self.attempts,
             a.CLEW_FALLBACK_INDEX: index,
-            a.GEN_AI_PROVIDER_NAME: candidate.provider,
+            a.GEN_AI_PROVIDER_NAME: provider_attribute(candidate.provider),
             a.GEN_AI_REQUEST_MODEL: candidate.model,
             a.HTTP_REQUEST_METHOD: "POST",
             a.URL_FULL: candidate.request.url.split("?", 1)[0],

@@ -113,7 +113,9 @@ class _Core:
             live.set_attribute(a.CLEW_STREAM_END, how)
             if self.first is not None:
                 ttft = self.first - self.call.started_perf
-                live.set_attribute(a.CLEW_TIME_TO_FIRST_TOKEN, ttft)
+                live.update_attributes(
+                    {a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: ttft, a.CLEW_TIME_TO_FIRST_TOKEN: ttft}
+                )
 
     def complete(self) -> Answer | None:
         """The stream was read to its end: end the spans and make ``.response``. Returns the

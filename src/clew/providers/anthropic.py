@@ -13,7 +13,15 @@ from typing import Any
 
 from clew import attributes as a
 from clew.providers.engine import Adapter, Outcome, Route, StreamState
-from clew.providers.messages import content_parts, get, param_attributes, texts_of
+from clew.providers.messages import (
+    content_parts,
+    get,
+    param_attributes,
+    server_tool_call_part,
+    server_tool_response_part,
+    texts_of,
+    tool_definitions,
+)
 from clew.providers.messages import tool_call_part as _tool_call
 from clew.providers.patching import Instrumentation, Sdk, instrument_sdk
 from clew.providers.registry import Endpoint, provider_for_url
@@ -23,14 +31,26 @@ from clew.tracer.serialize import to_json
 __all__ = ["SDK", "instrument_anthropic"]
 
 
+_SERVER_TOOL_CALLS = frozenset({"server_tool_use", "mcp_tool_use"})
+
+
 def _blocks(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str) or content is None:
         return content_parts(content)
     parts: list[dict[str, Any]] = []
     for block in content:
         kind = get(block, "type")
-        if kind == "tool_use" or kind == "server_tool_use":
+        if kind == "tool_use":
             parts.append(_tool_call(get(block, "id"), get(block, "name"), get(block, "input")))
+        elif kind in _SERVER_TOOL_CALLS:  # a tool Anthropic runs (web search, code execution)
+            parts.append(
+                server_tool_call_part(get(block, "id"), get(block, "name"), get(block, "input"))
+            )
+        elif isinstance(kind, str) and kind.endswith("_tool_result") and kind != "tool_result":
+            # its result: web_search_tool_result, code_execution_tool_result, mcp_tool_result ...
+            parts.append(
+                server_tool_response_part(get(block, "tool_use_id"), kind, get(block, "content"))
+            )
         elif kind == "tool_result":
             response = get(block, "content")
             parts.append(
@@ -52,9 +72,7 @@ def _content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
     system = body.get("system")
     if system:
         attrs[a.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(_blocks(system), max_bytes)
-    tools = body.get("tools")
-    if tools:
-        attrs[a.GEN_AI_TOOL_DEFINITIONS] = to_json(tools, max_bytes)
+    attrs.update(tool_definitions(body, max_bytes))
     messages = [
         {"role": get(m, "role", "user"), "parts": _blocks(get(m, "content"))}
         for m in body.get("messages") or ()
@@ -170,10 +188,10 @@ class MessagesStreamState(StreamState):
         for _, (block, pieces) in sorted(self.blocks.items()):
             kind = get(block, "type")
             text = "".join(pieces)
-            if kind in ("tool_use", "server_tool_use"):
+            if kind == "tool_use" or kind in _SERVER_TOOL_CALLS:
                 blocks.append(
                     {
-                        "type": "tool_use",
+                        "type": kind,
                         "id": get(block, "id"),
                         "name": get(block, "name"),
                         "input": text or get(block, "input"),
@@ -183,8 +201,9 @@ class MessagesStreamState(StreamState):
                 blocks.append({"type": "thinking", "thinking": text})
             elif kind == "text":
                 blocks.append({"type": "text", "text": text})
-            else:
-                blocks.append({"type": kind})
+            else:  # a block that arrives whole (a server tool's result ...), as its JSON
+                dump = getattr(block, "model_dump", None)
+                blocks.append(block if dump is None else dump(mode="json", exclude_unset=True))
         if self.usage:
             usage = Usage.from_anthropic(self.usage)
         else:

@@ -219,12 +219,24 @@ def _request(body: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
+def _tool_definition(spec: Any) -> dict[str, Any]:
+    """A Converse ``toolSpec`` in the convention's flat shape (a ``cachePoint`` is no tool)."""
+    definition = {"type": "function", "name": get(spec, "name")}
+    if get(spec, "description") is not None:
+        definition["description"] = get(spec, "description")
+    schema = get(get(spec, "inputSchema"), "json")
+    if schema is not None:
+        definition["parameters"] = schema
+    return definition
+
+
 def _content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     system = body.get("system")
     if system:
         attrs[a.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(_parts(system), max_bytes)
-    tools = get(body.get("toolConfig"), "tools")
+    specs = [get(tool, "toolSpec") for tool in get(body.get("toolConfig"), "tools", ())]
+    tools = [_tool_definition(spec) for spec in specs if spec is not None]
     if tools:
         attrs[a.GEN_AI_TOOL_DEFINITIONS] = to_json(tools, max_bytes)
     messages = [

@@ -29,6 +29,7 @@ from clew.providers.messages import (
     text_part,
     texts_of,
     tool_call_part,
+    tool_definitions,
 )
 from clew.providers.usage import Usage, estimate_tokens
 from clew.providers.wire import (
@@ -133,9 +134,7 @@ def _content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
     preamble = body.get("preamble")
     if preamble:
         attrs[a.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json([text_part(preamble)], max_bytes)
-    tools = body.get("tools")
-    if tools:
-        attrs[a.GEN_AI_TOOL_DEFINITIONS] = to_json(tools, max_bytes)
+    attrs.update(tool_definitions(body, max_bytes))
     attrs[a.GEN_AI_INPUT_MESSAGES] = to_json(_input_messages(body), max_bytes)
     return attrs
 

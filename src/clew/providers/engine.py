@@ -35,14 +35,23 @@ from opentelemetry.trace import SpanKind
 from clew import attributes as a
 from clew.errors import internal_error
 from clew.providers.pricing import Cost, cost_of
-from clew.providers.registry import Endpoint
+from clew.providers.registry import Endpoint, provider_attribute
 from clew.providers.usage import Usage
 from clew.tracer.entry import open_span
 from clew.tracer.live import LIVE_KEY, LiveSpan, current_context
 from clew.tracer.options import SpanSpec
 from clew.tracer.serialize import to_json
 
-__all__ = ["Adapter", "Call", "Outcome", "Route", "StreamState", "begin", "record_outcome"]
+__all__ = [
+    "Adapter",
+    "Call",
+    "Outcome",
+    "Route",
+    "StreamState",
+    "begin",
+    "record_outcome",
+    "refined_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +81,8 @@ class Outcome:
         messages: the output messages in the GenAI shape (``role``, ``parts``,
             ``finish_reason``), one per choice; None when the response had no output.
         plain: the messages hold only text parts (see :func:`~clew.tracer.serialize.to_json`).
+        attributes: the provider's own response attributes for the span (the OpenAI
+            refinement's service tier and system fingerprint), or None.
     """
 
     usage: Usage | None = None
@@ -81,6 +92,27 @@ class Outcome:
     finish_reasons: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] | None = None
     plain: bool = False
+    attributes: dict[str, Any] | None = None
+
+    def cut_short(self, choices: int = 1) -> None:
+        """Mark a stream that ended before its last event: each of the ``choices`` that got no
+        finish reason gets ``error``, the convention's word for a generation that ended
+        abnormally (in the finish reasons and on its output message).
+
+        Example:
+            >>> outcome = Outcome(messages=[{"role": "assistant", "parts": []}])
+            >>> outcome.cut_short()
+            >>> outcome.finish_reasons
+            ['error']
+        """
+        reasons = []
+        for message in self.messages or ():
+            if not message.get("finish_reason"):
+                message["finish_reason"] = "error"
+            reasons.append(str(message["finish_reason"]))
+        if len(reasons) < len(self.finish_reasons):
+            reasons = list(self.finish_reasons)
+        self.finish_reasons = reasons + ["error"] * (choices - len(reasons))
 
 
 class StreamState:
@@ -228,17 +260,17 @@ class Call:
 
         Args:
             how: ``exhausted``, ``closed`` (close, break, leaving ``with``) or ``dropped``
-                (garbage-collected), recorded as ``clew.stream.end``.
+                (garbage-collected), recorded as ``clew.stream.end``; a stream not exhausted
+                was cut short.
         """
         if self.live.ended:
             return
         try:
             if self.state is not None:
                 self.live.set_attribute(a.CLEW_STREAM_END, how)
-            if self.first_chunk is not None:
-                self.live.set_attribute(a.CLEW_TIME_TO_FIRST_TOKEN, self.first_chunk - self.started)
+            self._record_first_chunk()
             if self.state is not None:
-                self._record(self.state.outcome())
+                self._record(self._stream_outcome(cut=how != "exhausted"))
         except Exception:
             internal_error(logger, "reading the %s stream failed", self.route.operation)
         self.live.end()
@@ -253,10 +285,8 @@ class Call:
                 self.live.set_attribute(a.HTTP_RESPONSE_STATUS_CODE, status)
             if self.state is not None:
                 self.live.set_attribute(a.CLEW_STREAM_END, "error")
-                if self.first_chunk is not None:
-                    ttft = self.first_chunk - self.started
-                    self.live.set_attribute(a.CLEW_TIME_TO_FIRST_TOKEN, ttft)
-                self._record(self.state.outcome())
+                self._record_first_chunk()
+                self._record(self._stream_outcome(cut=True))
         except Exception:
             internal_error(logger, "recording an LLM error failed")
         self.live.fail(exc)
@@ -274,6 +304,24 @@ class Call:
                 self.state = None  # the rest of the stream goes unread; the span still ends
                 internal_error(logger, "reading a %s stream chunk failed", self.route.operation)
 
+    def _record_first_chunk(self) -> None:
+        if self.first_chunk is not None:
+            seconds = self.first_chunk - self.started
+            self.live.update_attributes(
+                {
+                    a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: seconds,
+                    a.CLEW_TIME_TO_FIRST_TOKEN: seconds,
+                }
+            )
+
+    def _stream_outcome(self, cut: bool) -> Outcome:
+        assert self.state is not None
+        outcome = self.state.outcome()
+        if cut:
+            n = self.body.get("n")
+            outcome.cut_short(n if type(n) is int and n > 1 else 1)
+        return outcome
+
     def _record(self, outcome: Outcome) -> None:
         record_outcome(self.live, outcome, self.request_model, self.endpoint.provider)
 
@@ -281,6 +329,17 @@ class Call:
         # A stream or raw response dropped before it ended: the span ends now.
         if not self.live.ended:
             self.finish_stream("dropped")
+
+
+def refined_for(provider: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """``attrs`` made fit for a span of ``provider`` (clew's name), in place: the OpenAI
+    refinement's keys stay on OpenAI's own spans only. The conventions tie a refinement to its
+    ``gen_ai.provider.name``, so an OpenAI-compatible API elsewhere (Azure OpenAI, Groq ...)
+    gets the plain GenAI span."""
+    if provider != "openai":
+        for key in a.OPENAI_KEYS:
+            attrs.pop(key, None)
+    return attrs
 
 
 def record_outcome(
@@ -300,6 +359,8 @@ def record_outcome(
         live.set_attribute(a.GEN_AI_RESPONSE_ID, outcome.response_id)
     if outcome.finish_reasons:
         live.set_attribute(a.GEN_AI_RESPONSE_FINISH_REASONS, tuple(outcome.finish_reasons))
+    if outcome.attributes:
+        live.update_attributes(refined_for(provider, dict(outcome.attributes)))
     if outcome.messages and not live.omit_outputs:
         if messages_json is None:
             messages_json = to_json(outcome.messages, live.max_bytes, plain=outcome.plain)
@@ -344,9 +405,9 @@ def begin(
     if extra and isinstance(extra, Mapping):
         body = {**body, **extra}
     endpoint = adapter.endpoint_of(client)
-    attrs = route.request(body)
+    attrs = refined_for(endpoint.provider, route.request(body))
     attrs[a.GEN_AI_OPERATION_NAME] = route.operation
-    attrs[a.GEN_AI_PROVIDER_NAME] = endpoint.provider
+    attrs[a.GEN_AI_PROVIDER_NAME] = provider_attribute(endpoint.provider)
     if endpoint.host:
         attrs[a.SERVER_ADDRESS] = endpoint.host
     if endpoint.port:

@@ -196,8 +196,10 @@ def _tool_definitions(tools: Any) -> list[Any]:
     out: list[Any] = []
     for tool in tools if isinstance(tools, list | tuple) else ():
         declarations = get(tool, "functionDeclarations") or get(tool, "function_declarations")
-        if not declarations:
-            out.append(tool)  # a built-in tool (googleSearch, codeExecution ...) as given
+        if not declarations:  # a built-in tool ({"googleSearch": {}} ...), named by its kind
+            kinds = list(tool) if isinstance(tool, Mapping) else []
+            kind = kinds[0] if len(kinds) == 1 else "tool"
+            out.append({**(tool if isinstance(tool, Mapping) else {}), "type": kind, "name": kind})
             continue
         for declaration in declarations:
             parameters = get(declaration, "parametersJsonSchema") or get(declaration, "parameters")

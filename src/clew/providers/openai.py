@@ -22,7 +22,6 @@ from clew.providers.engine import Adapter, Outcome, Route
 from clew.providers.messages import (
     content_parts,
     get,
-    param_attributes,
     text_part,
     tool_call_part,
     tool_definitions,
@@ -31,8 +30,15 @@ from clew.providers.openai_responses import (
     ResponsesStreamState,
     responses_content,
     responses_output,
+    responses_request,
 )
-from clew.providers.openai_stream import PLAIN_REASONS, ChatStreamState, text_or_none
+from clew.providers.openai_stream import (
+    PLAIN_REASONS,
+    ChatStreamState,
+    openai_request,
+    openai_response_attributes,
+    text_or_none,
+)
 from clew.providers.patching import Instrumentation, Sdk, instrument_sdk
 from clew.providers.registry import Endpoint, provider_for_url
 from clew.providers.usage import Usage, reported_cost
@@ -43,7 +49,26 @@ __all__ = ["SDK", "instrument_openai"]
 
 # -- chat completions ---------------------------------------------------------------------
 def _chat_request(body: Mapping[str, Any]) -> dict[str, Any]:
-    return param_attributes(body)
+    attrs = openai_request(body)
+    attrs[a.OPENAI_API_TYPE] = "chat_completions"
+    return attrs
+
+
+def _chat_tool_call(tool_call: Any) -> dict[str, Any]:
+    """A chat tool call's part: a function's, or a custom tool's (named by its name, with its
+    free-text input as the arguments)."""
+    function = get(tool_call, "function")
+    if function is not None:
+        return tool_call_part(
+            get(tool_call, "id"), get(function, "name"), get(function, "arguments")
+        )
+    custom = get(tool_call, "custom")
+    return tool_call_part(
+        get(tool_call, "id"),
+        get(custom, "name", get(tool_call, "type")),
+        get(custom, "input"),
+        json_text=False,
+    )
 
 
 def _chat_messages(messages: Any) -> list[dict[str, Any]]:
@@ -60,12 +85,7 @@ def _chat_messages(messages: Any) -> list[dict[str, Any]]:
             continue
         parts = content_parts(get(message, "content"))
         for tool_call in get(message, "tool_calls", ()):
-            function = get(tool_call, "function")
-            parts.append(
-                tool_call_part(
-                    get(tool_call, "id"), get(function, "name"), get(function, "arguments")
-                )
-            )
+            parts.append(_chat_tool_call(tool_call))
         function_call = get(message, "function_call")
         if function_call is not None:
             parts.append(
@@ -104,10 +124,7 @@ def _chat_output(choice_message: Any, finish_reason: Any) -> dict[str, Any]:
     if refusal:
         parts.append({"type": "refusal", "content": refusal})
     for tool_call in get(choice_message, "tool_calls", ()):
-        function = get(tool_call, "function")
-        name = get(function, "name") if function is not None else get(tool_call, "type")
-        args = get(function, "arguments") if function is not None else get(tool_call, "custom")
-        parts.append(tool_call_part(get(tool_call, "id"), name, args))
+        parts.append(_chat_tool_call(tool_call))
     function_call = get(choice_message, "function_call")
     if function_call is not None:
         parts.append(
@@ -132,6 +149,7 @@ def chat_response(response: Any) -> Outcome:
         [str(f) for f in finishes if f],
         messages or None,
         _plain_text(messages),
+        openai_response_attributes(response),
     )
 
 
@@ -177,12 +195,13 @@ def completion_response(response: Any) -> Outcome:
         text_or_none(get(response, "id")),
         reasons,
         messages or None,
+        attributes=openai_response_attributes(response),
     )
 
 
 # -- embeddings ---------------------------------------------------------------------------
 def _embeddings_request(body: Mapping[str, Any]) -> dict[str, Any]:
-    attrs = param_attributes(body)
+    attrs = openai_request(body)
     fmt = body.get("encoding_format")
     if isinstance(fmt, str):
         attrs[a.GEN_AI_REQUEST_ENCODING_FORMATS] = (fmt,)
@@ -207,11 +226,15 @@ ROUTES: dict[str, Route] = {
         "chat", _chat_request, _chat_content, chat_response, ChatStreamState
     ),
     "/completions": Route(
-        "text_completion", _chat_request, _completion_content, completion_response, ChatStreamState
+        "text_completion",
+        openai_request,
+        _completion_content,
+        completion_response,
+        ChatStreamState,
     ),
     "/embeddings": Route("embeddings", _embeddings_request, _no_content, _embeddings_response),
     "/responses": Route(
-        "chat", _chat_request, responses_content, responses_output, ResponsesStreamState
+        "chat", responses_request, responses_content, responses_output, ResponsesStreamState
     ),
 }
 

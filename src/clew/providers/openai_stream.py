@@ -1,4 +1,5 @@
-"""The OpenAI chat (and legacy completions) stream: what a stream said, chunk by chunk.
+"""The OpenAI chat (and legacy completions) stream: what a stream said, chunk by chunk; and the
+readers every OpenAI API shares (the OpenAI refinement's request and response attributes).
 
 :class:`ChatStreamState` reads the SDK's chunk objects (the instrumentation) and the chunks'
 JSON (the completion gateway) the same way; a test compares the two on every recorded stream.
@@ -9,11 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from clew import attributes as a
 from clew.providers.engine import Outcome, StreamState
-from clew.providers.messages import get, text_part, texts_of, tool_call_part
+from clew.providers.messages import get, param_attributes, text_part, texts_of, tool_call_part
 from clew.providers.usage import Usage, _extra, estimate_tokens, reported_cost
 
-__all__ = ["PLAIN_REASONS", "ChatStreamState", "text_or_none"]
+__all__ = [
+    "PLAIN_REASONS",
+    "ChatStreamState",
+    "openai_request",
+    "openai_response_attributes",
+    "text_or_none",
+]
 
 
 def text_or_none(value: Any) -> str | None:
@@ -24,13 +32,36 @@ def text_or_none(value: Any) -> str | None:
 PLAIN_REASONS = (str, type(None))
 
 
+def openai_request(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The request attributes every OpenAI API shares: the parameters, and the OpenAI
+    refinement's service tier."""
+    attrs = param_attributes(body)
+    tier = body.get("service_tier")
+    if isinstance(tier, str):
+        attrs[a.OPENAI_REQUEST_SERVICE_TIER] = tier
+    return attrs
+
+
+def openai_response_attributes(response: Any) -> dict[str, Any] | None:
+    """The OpenAI refinement's response attributes: service tier and system fingerprint."""
+    attrs: dict[str, Any] = {}
+    tier = _extra(response, "service_tier")
+    if isinstance(tier, str) and tier:
+        attrs[a.OPENAI_RESPONSE_SERVICE_TIER] = tier
+    fingerprint = _extra(response, "system_fingerprint")
+    if isinstance(fingerprint, str) and fingerprint:
+        attrs[a.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+    return attrs or None
+
+
 class _Choice:
     __slots__ = ("finish_reason", "reasoning", "text", "tools")
 
     def __init__(self) -> None:
         self.text: list[str] = []
         self.reasoning: list[str] = []  # Mistral's streamed thinking parts
-        self.tools: dict[int, list[Any]] = {}  # index → [id, name, [argument pieces]]
+        # index → [id, name, [argument pieces], custom]: a custom tool's input is free text
+        self.tools: dict[int, list[Any]] = {}
         self.finish_reason: str | None = None
 
     def add(self, content: Any) -> None:
@@ -56,7 +87,7 @@ def _tool_deltas(slot: _Choice, tool_calls: Any) -> None:
     for tool_call in tool_calls:
         entry = slot.tools.get(tool_call.index)
         if entry is None:
-            entry = slot.tools[tool_call.index] = [None, None, []]
+            entry = slot.tools[tool_call.index] = [None, None, [], False]
         if tool_call.id:
             entry[0] = tool_call.id
         function = tool_call.function
@@ -65,6 +96,8 @@ def _tool_deltas(slot: _Choice, tool_calls: Any) -> None:
                 entry[1] = function.name
             if function.arguments:
                 entry[2].append(function.arguments)
+        else:
+            _custom_delta(entry, _extra(tool_call, "custom"))
 
 
 def _tool_deltas_json(slot: _Choice, tool_calls: Any) -> None:
@@ -72,7 +105,7 @@ def _tool_deltas_json(slot: _Choice, tool_calls: Any) -> None:
         index = tool_call.get("index") or 0
         entry = slot.tools.get(index)
         if entry is None:
-            entry = slot.tools[index] = [None, None, []]
+            entry = slot.tools[index] = [None, None, [], False]
         if tool_call.get("id"):
             entry[0] = tool_call["id"]
         function = tool_call.get("function")
@@ -81,17 +114,31 @@ def _tool_deltas_json(slot: _Choice, tool_calls: Any) -> None:
                 entry[1] = function["name"]
             if function.get("arguments"):
                 entry[2].append(function["arguments"])
+        else:
+            _custom_delta(entry, tool_call.get("custom"))
+
+
+def _custom_delta(entry: list[Any], custom: Any) -> None:
+    """A custom tool call's delta: its name, and a piece of its free-text input."""
+    if custom is None:
+        return
+    entry[3] = True
+    if get(custom, "name"):
+        entry[1] = get(custom, "name")
+    if get(custom, "input"):
+        entry[2].append(get(custom, "input"))
 
 
 class ChatStreamState(StreamState):
     """A chat completion stream: text and tool-call deltas per choice, the final usage."""
 
-    __slots__ = ("body", "choices", "model", "response_id", "single", "usage")
+    __slots__ = ("attributes", "body", "choices", "model", "response_id", "single", "usage")
 
     def __init__(self, body: Mapping[str, Any]) -> None:
         self.body = body
         self.response_id: str | None = None
         self.model: str | None = None
+        self.attributes: dict[str, Any] | None = None  # the first chunk's tier and fingerprint
         self.usage: Any = None
         self.choices: dict[int, _Choice] = {}
         n = body.get("n")
@@ -145,6 +192,7 @@ class ChatStreamState(StreamState):
         if not self.response_id:  # Azure's first chunk (content filter results) has id ""
             self.response_id = getattr(chunk, "id", None) or None
             self.model = getattr(chunk, "model", None) or None
+            self.attributes = openai_response_attributes(chunk)
         usage = getattr(chunk, "usage", None) or _groq_usage(chunk)
         if usage is not None:
             self.usage = usage
@@ -155,6 +203,7 @@ class ChatStreamState(StreamState):
         if not self.response_id:
             self.response_id = chunk.get("id") or None
             self.model = chunk.get("model") or None
+            self.attributes = openai_response_attributes(chunk)
         usage = chunk.get("usage")
         if usage is None and "x_groq" in chunk:
             usage = _groq_usage(chunk)
@@ -216,8 +265,10 @@ class ChatStreamState(StreamState):
                 )
                 if choice.text:
                     parts.append(text_part("".join(choice.text)))
-                for _, (call_id, name, pieces) in sorted(choice.tools.items()):
-                    parts.append(tool_call_part(call_id, name, "".join(pieces)))
+                for _, (call_id, name, pieces, custom) in sorted(choice.tools.items()):
+                    parts.append(
+                        tool_call_part(call_id, name, "".join(pieces), json_text=not custom)
+                    )
                 messages.append(
                     {"role": "assistant", "parts": parts, "finish_reason": choice.finish_reason}
                 )
@@ -238,6 +289,7 @@ class ChatStreamState(StreamState):
             reasons,
             messages,
             plain,
+            self.attributes,
         )
 
     def _estimate(self, ordered: list[_Choice]) -> Usage:

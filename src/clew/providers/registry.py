@@ -16,12 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from clew import attributes as a
+
 __all__ = [
     "INFER_FROM_MODEL",
     "PROVIDERS",
     "PROVIDER_NAMES",
     "Endpoint",
     "Provider",
+    "provider_attribute",
     "provider_for_url",
 ]
 
@@ -94,6 +97,7 @@ _HOSTS: tuple[tuple[str, str], ...] = tuple(
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})
 _LOCAL_PORTS = {p.local_port: p.name for p in PROVIDERS.values() if p.local_port is not None}
 _NAMED_IN_URL = tuple(p.name for p in PROVIDERS.values() if p.local_port is not None)
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +107,24 @@ class Endpoint:
     Attributes:
         provider: clew's provider name.
         host: the server host (``server.address``), or None.
-        port: the server port (``server.port``), or None when it is the scheme's default.
+        port: the server port (``server.port``): the URL's, else its scheme's default (the
+            convention records the port whenever it records the host); None without a host.
     """
 
     provider: str
     host: str | None
     port: int | None
+
+
+def provider_attribute(name: str) -> str:
+    """The ``gen_ai.provider.name`` of the provider clew calls ``name``: the convention's
+    well-known value where it has one, else clew's name.
+
+    Example:
+        >>> provider_attribute("azure"), provider_attribute("openrouter")
+        ('azure.ai.openai', 'openrouter')
+    """
+    return a.GEN_AI_PROVIDER_NAMES.get(name, name)
 
 
 _cache: dict[tuple[str, str], Endpoint] = {}
@@ -145,7 +161,7 @@ def _resolve(url: str, default: str) -> Endpoint:
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        port = parts.port
+        port = (parts.port or _DEFAULT_PORTS.get(parts.scheme)) if host else None
     except ValueError:
         return Endpoint(default, None, None)
     provider = default

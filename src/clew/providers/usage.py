@@ -56,7 +56,7 @@ class Usage:
         if self.cache_read:
             attrs[a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read
         if self.cache_write:
-            attrs[a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_write
+            attrs[a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_write
         if self.reasoning:
             attrs[a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning
         if self.estimated:
