@@ -118,6 +118,7 @@ def configure(
     jsonl_path: str | Path | None = None,
     providers: Mapping[str, Mapping[str, Any]] | None = None,
     gateway: Mapping[str, Any] | None = None,
+    otel_conventions: str | Sequence[str] | None = None,
 ) -> None:
     """Set up clew. Optional: the first span configures the defaults (the local SQLite store).
 
@@ -143,6 +144,10 @@ def configure(
         gateway: how completions run: ``timeout`` (seconds, the whole call), ``max_retries``
             (per model), ``cache_url`` (``redis://…`` or a SQLite path), ``cache_ttl``
             (seconds), ``cache_max_bytes``.
+        otel_conventions: the keys written beside ``gen_ai.*`` and ``clew.*`` so that backends
+            show clew's spans natively: ``"all"`` (default: OpenInference's, which Arize
+            Phoenix reads, and Langfuse's), ``"genai"`` (none), or a list or comma-separated
+            list of ``openinference`` and ``langfuse`` (``CLEW_OTEL_CONVENTIONS``).
 
     Example:
         >>> import clew
@@ -161,6 +166,7 @@ def configure(
         "jsonl_path": jsonl_path,
         "providers": providers,
         "gateway": gateway,
+        "otel_conventions": otel_conventions,
     }
     _setup.configure(**arguments)
 

@@ -129,6 +129,35 @@ class GatewayConfig(BaseModel):
         return [key.get_secret_value() for key in self.keys]
 
 
+CONVENTION_FAMILIES = ("openinference", "langfuse")
+"""The extra OpenTelemetry conventions clew can write beside ``gen_ai.*`` and ``clew.*`` (see
+:mod:`clew.tracer.conventions`): ``otel_conventions`` names some of them, ``all`` or ``genai``."""
+
+
+def _convention_families(value: Any) -> tuple[str, ...]:
+    """The families ``value`` names, in :data:`CONVENTION_FAMILIES` order.
+
+    Raises:
+        ValueError: an unknown name; the message lists the known ones.
+    """
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+        raise ValueError("otel_conventions takes a name such as 'all' or a list of names")
+    chosen: set[str] = set()
+    for name in names:
+        key = name.strip().lower()
+        if key == "all":
+            chosen.update(CONVENTION_FAMILIES)
+        elif key in CONVENTION_FAMILIES:
+            chosen.add(key)
+        elif key not in ("genai", ""):
+            raise ValueError(
+                f"unknown conventions {name!r}; use 'all' (the default), 'genai' (only gen_ai.*"
+                f" and clew.*) or a comma-separated list of {', '.join(CONVENTION_FAMILIES)}"
+            )
+    return tuple(f for f in CONVENTION_FAMILIES if f in chosen)
+
+
 GATEWAY_PROVIDER_NAMES = (
     "openai",
     "azure",
@@ -166,6 +195,12 @@ class Config(BaseModel):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     ui_token: SecretStr | None = None  # CLEW_UI_TOKEN: what clew ui asks for off loopback
+    otel_conventions: tuple[str, ...] = CONVENTION_FAMILIES  # CLEW_OTEL_CONVENTIONS
+
+    @field_validator("otel_conventions", mode="before")
+    @classmethod
+    def _known_conventions(cls, value: Any) -> tuple[str, ...]:
+        return _convention_families(value)
 
     @field_validator("providers")
     @classmethod

@@ -3,8 +3,9 @@
 Without ``--live`` it starts clew's fake OpenAI server on 127.0.0.1 and points the real
 ``openai`` client at it; with ``--live`` and ``OPENAI_API_KEY`` set it calls the real API.
 The app answers a support question: a retrieval step, a streamed chat call, a tool call, the
-tool itself, and a follow-up call. The trace goes to the local store; the demo prints it as a
-tree with tokens, cost and latency, and tells how to look at it again.
+tool itself, and a follow-up call. The demo prints the trace as a tree with tokens, cost and
+latency, then says where it went — the local store, an OTLP endpoint, both, or whatever
+``CLEW_EXPORTER`` names — and how to look at it again.
 
 Offline, it then asks the same question through :func:`clew.completion` of each of the
 twelve providers (the fake server speaks every wire format), answers a repeat from the cache,
@@ -21,8 +22,8 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 import clew
-from clew.errors import ClewError
 from clew.providers import instrument_openai
+from clew.testing import capture_spans
 
 __all__ = ["run_demo"]
 
@@ -207,12 +208,57 @@ def _openai_client(live: bool) -> Iterator[Any]:
         yield client
 
 
-def _stored_records(root_trace_id: str) -> list[dict[str, Any]]:
-    from clew.setup import store_path
-    from clew.store.sqlite import TraceStore
+def _destinations(root_trace_id: str) -> list[str]:
+    """Where the configuration in force sent the trace, one line (or three) per exporter, with
+    what its export pipeline reports (after a flush): sent, still queued, or failed and why."""
+    from clew import setup
 
-    with TraceStore(store_path()) as store:
-        return store.get_trace(root_trace_id)
+    config = setup.current_config()
+    stats = setup.stats()
+    lines: list[str] = []
+    for item in config.exporters:
+        name = item if isinstance(item, str) else type(item).__name__
+        if name == "none":
+            continue
+        try:
+            exporter = setup.exporter(name)
+        except KeyError:
+            continue
+        target = getattr(exporter, "target", None)
+        if name == "sqlite":
+            lines += [
+                f"Stored in the local trace store ({config.store_path}). Look again with:",
+                f"  clew show {root_trace_id}",
+                "  clew traces",
+            ]
+        elif name == "otlp":
+            trace_id = root_trace_id.replace("-", "")
+            lines.append(f"Sent over OTLP to {target} (trace id {trace_id}).")
+        elif name == "jsonl":
+            lines.append(f"Appended to {config.jsonl_path} (one JSON record per span).")
+        elif name == "console":
+            lines.append("Printed to the console (above).")
+        elif name == "http":
+            lines.append(f"POSTed as JSON records to {target}.")
+        else:
+            lines.append(f"Handed to the {name} exporter.")
+        lines.extend(_trouble(stats.get(name)))
+    return lines or ["Not exported anywhere: no exporter is configured (CLEW_EXPORTER=none)."]
+
+
+def _trouble(stats: dict[str, Any] | None) -> list[str]:
+    """What went wrong with one exporter's spans so far, if anything."""
+    if not stats:
+        return []
+    failed = int(stats.get("failed") or 0) + int(stats.get("dropped") or 0)
+    waiting = int(stats.get("queued") or 0) + int(stats.get("spill_pending") or 0)
+    if not failed and not waiting:
+        return []
+    problems = [f"{failed} spans failed"] if failed else []
+    if waiting:
+        problems.append(f"{waiting} spans are still waiting to be sent")
+    error = stats.get("last_error") or "no error reported yet"
+    return [f"  but {' and '.join(problems)} ({error})"]
 
 
 def _renderer() -> Callable[[list[dict[str, Any]]], str]:
@@ -259,24 +305,22 @@ def run_demo(argv: list[str], out: TextIO | None = None) -> int:
     clew.configure(project="clew-demo")
     where = "the OpenAI API" if args.live else "clew's fake OpenAI server (no key needed)"
     out.write(f"clew demo: a support bot answering one question, through {where}\n")
-    with instrument_openai(), _openai_client(args.live) as client, clew.span("demo") as root:
+    with (
+        capture_spans() as captured,
+        instrument_openai(),
+        _openai_client(args.live) as client,
+        clew.span("demo") as root,
+    ):
         reply = SupportBot(client, out).answer(QUESTION)
         root_trace_id = root.root_trace_id
     out.write(f"  answer: {reply}\n\n")
-    clew.flush()
-    try:
-        records = _stored_records(root_trace_id)
-    except ClewError as exc:
-        out.write(f"(could not read the local store: {exc})\n")
-        records = []
+    records = [r for r in captured.records() if r["root_trace_id"] == root_trace_id]
     if records:
         out.write(_renderer()(records) + "\n\n")
+    clew.flush()
+    went = _destinations(root_trace_id)  # before the gateway's spans join the counts
     if not args.live:
         _gateway(out)
         clew.flush()
-    out.write(
-        f"Stored in the local trace store. Look again with:\n"
-        f"  clew show {root_trace_id}\n"
-        f"  clew traces\n"
-    )
+    out.write("\n".join(went) + "\n")
     return 0

@@ -218,6 +218,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CLEW_GATEWAY_MAX_BODY_BYTES", "gateway.max_body_bytes", int),
     Variable("CLEW_GATEWAY_MODELS", "gateway.models", _comma_list),
     Variable("CLEW_UI_TOKEN", "ui_token", str.strip, secret=True),
+    Variable("CLEW_OTEL_CONVENTIONS", "otel_conventions", _comma_list),
     Variable("PROMETHEUS_MULTIPROC_DIR", "gateway.metrics_dir", str.strip),
 )
 """Every variable clew reads, in the order they are applied (later ones win)."""

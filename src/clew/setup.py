@@ -31,7 +31,7 @@ from clew.exporters.fanout import ClewSpanProcessor
 from clew.exporters.lifecycle import build_pipeline, flush_all, install_exit_flush, shutdown_all
 from clew.exporters.memory import MemorySpanExporter
 from clew.exporters.pipeline import ExportPipeline
-from clew.tracer import entry, evaluation, sdk_shortcut
+from clew.tracer import conventions, entry, evaluation, sdk_shortcut
 from clew.tracer.id_generator import ClewIdGenerator
 
 __all__ = [
@@ -173,9 +173,10 @@ def _sdk_provider(config: Config) -> tuple[TracerProvider, Tracer]:
     if isinstance(current, TracerProvider):
         provider = current
     else:
-        provider = TracerProvider(
-            resource=Resource.create({"service.name": config.project, "clew.version": VERSION})
-        )
+        resource = {"service.name": config.project, "clew.version": VERSION}
+        if "openinference" in config.otel_conventions:  # Phoenix's project
+            resource[a.OPENINFERENCE_PROJECT_NAME] = config.project
+        provider = TracerProvider(resource=Resource.create(resource))
         if isinstance(current, trace_api.ProxyTracerProvider):
             trace_api.set_tracer_provider(provider)
             if trace_api.get_tracer_provider() is not provider:  # lost a race: use theirs
@@ -211,6 +212,7 @@ def _install_tracer(config: Config) -> None:
             capture=config.capture_content,
             max_value_bytes=config.max_value_bytes,
             sample_rate=config.sample_rate,
+            conventions=conventions.families_of(config.otel_conventions),
         )
     )
     errors.set_strict(configured=config.strict)

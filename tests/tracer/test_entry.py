@@ -22,6 +22,7 @@ from clew.tracer.live import LIVE_KEY, current_context
 from clew.tracer.options import OPTION_NAMES, SpanSpec
 
 SAMPLE_OPTIONS: dict[str, Any] = {
+    "kind": "retriever",
     "tags": ["a", "b"],
     "metadata": {"k": 1},
     "end_user_identifier": "u-1",

@@ -174,7 +174,7 @@ def trace(fn: Any = None, /, *, name: str | None = None, **options: Unpack[SpanO
     Args:
         fn: the function, when used bare.
         name: the span name; the function's name by default.
-        **options: the :class:`~clew.tracer.options.SpanOptions`: ``tags``, ``metadata``,
+        **options: the :class:`~clew.tracer.options.SpanOptions`: ``kind``, ``tags``, ``metadata``,
             ``end_user_identifier``, ``session_id``, ``target``, ``deployment_id``,
             ``log_omit_inputs``, ``log_omit_outputs``, ``log_omit``, ``log_sample_rate``.
 

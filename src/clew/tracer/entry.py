@@ -26,6 +26,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 from clew import attributes as a
 from clew.errors import ConfigurationError, internal_error
 from clew.log_record import parse_uuid, span_id_from_log_trace_id
+from clew.tracer import conventions
 from clew.tracer.live import LiveSpan, dropped_span
 from clew.tracer.options import SpanSpec
 from clew.tracer.sampling import SAMPLING_MASK, sample_bound
@@ -55,6 +56,8 @@ class TracerSettings:
         capture: False when no content is recorded anywhere.
         max_value_bytes: the bound of one captured value.
         sample_rate: the share of traces kept when a root asks for no rate of its own.
+        conventions: the extra conventions written (a bit set of
+            :data:`~clew.tracer.conventions.FAMILIES`; 0: ``gen_ai.*`` and ``clew.*`` only).
     """
 
     start_span: StartSpan
@@ -63,6 +66,7 @@ class TracerSettings:
     capture: bool = True
     max_value_bytes: int = DEFAULT_MAX_BYTES
     sample_rate: float = 1.0
+    conventions: int = conventions.ALL
     bound: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +81,8 @@ def install(settings: TracerSettings | None) -> None:
     """Make ``settings`` the tracer's (None: not configured, the next span configures)."""
     global _settings
     _settings = settings
+    if settings is not None:
+        conventions.use(settings.conventions)
 
 
 def on_first_span(configure: Callable[[], None]) -> None:
@@ -208,11 +214,23 @@ def open_span(
             omit_out = parent.omit_outputs or spec.omit_outputs
             depth = parent.depth + 1
             counter = parent.counter
-        attrs = spec.attributes.copy()
+        chosen = settings.conventions
+        attrs = spec.attribute_sets[chosen].copy()
         if stitched is not None and stitched.attributes:
             attrs.update(stitched.attributes)
+        llm = False
         if extra:
             attrs.update(extra)
+            operation = extra.get(a.GEN_AI_OPERATION_NAME)
+            if operation is not None:
+                llm = True
+                if chosen and spec.kind is None:
+                    attrs.update(conventions.operation_attributes(operation, chosen))
+        identity = spec.identity
+        if parent is not None and parent.identity is not None:
+            identity = conventions.inherit(identity, parent.identity)
+        if identity is not None:
+            conventions.identity_attributes(attrs, identity, chosen, llm)
         attrs[a.CLEW_DEPTH] = depth
         attrs[a.CLEW_EXECUTION_ORDER] = next(counter)
         max_bytes = settings.max_value_bytes
@@ -225,7 +243,10 @@ def open_span(
         if omit_in:
             attrs[a.CLEW_INPUTS_OMITTED] = True
         elif values is not None:
-            attrs[a.CLEW_INPUTS] = to_json(values, max_bytes)
+            text = attrs[a.CLEW_INPUTS] = to_json(values, max_bytes)
+            if chosen:
+                attrs[a.INPUT_VALUE] = text
+                attrs[a.INPUT_MIME_TYPE] = conventions.JSON
         if omit_out:
             attrs[a.CLEW_OUTPUT_OMITTED] = True
         span = settings.start_span(spec.name, context, kind, attrs, preset)
@@ -240,6 +261,7 @@ def open_span(
             max_bytes,
             spec.tags or None,
             spec.metadata,
+            identity,
         )
         if (
             spec.evals

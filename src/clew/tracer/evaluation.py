@@ -118,7 +118,7 @@ _specs: dict[str, SpanSpec] = {}
 def _spec(name: str) -> SpanSpec:
     spec = _specs.get(name)
     if spec is None:
-        spec = SpanSpec(f"score {name}")
+        spec = SpanSpec(f"score {name}", {"kind": "evaluator"})
         if len(_specs) < 1024:
             _specs[name] = spec
     return spec

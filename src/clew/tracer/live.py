@@ -29,6 +29,7 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from clew import attributes as a
 from clew.errors import ConfigurationError, internal_error
 from clew.log_record import log_trace_id_of, new_trace_id, root_trace_id_of
+from clew.tracer import conventions
 from clew.tracer.sdk_shortcut import (
     LIVE_KEY,
     attach,
@@ -98,6 +99,7 @@ class LiveSpan:
         "depth",
         "ended",
         "evaluation",
+        "identity",
         "max_bytes",
         "omit_inputs",
         "omit_outputs",
@@ -118,6 +120,7 @@ class LiveSpan:
         max_bytes: int,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        identity: conventions.Identity | None = None,
     ) -> None:
         self.span = span
         self.parent = parent
@@ -129,6 +132,7 @@ class LiveSpan:
         self.max_bytes = max_bytes
         self._tags = tags
         self._metadata = metadata
+        self.identity = identity  # the end user and session this span and those below carry
         self._pending: dict[str, Any] | None = None
         self.ended = False
         self.evaluation: Evaluation | None = None  # set when eval functions score this span
@@ -286,10 +290,16 @@ class LiveSpan:
             return
         try:
             attrs = self._pending
+            if attrs and conventions.families:
+                conventions.mirror(self.span, self._metadata, attrs, conventions.families)
             if has_output and not self.omit_outputs and output is not None:
                 if attrs is None:
                     attrs = {}
-                attrs.setdefault(a.CLEW_OUTPUT, to_json(output, self.max_bytes))
+                if a.CLEW_OUTPUT not in attrs:  # set_output's wins
+                    text = attrs[a.CLEW_OUTPUT] = to_json(output, self.max_bytes)
+                    if conventions.families:
+                        attrs[a.OUTPUT_VALUE] = text
+                        attrs[a.OUTPUT_MIME_TYPE] = conventions.JSON
             if attrs:
                 set_attributes(self.span, attrs)
             end_span(self.span)
@@ -310,6 +320,8 @@ class LiveSpan:
         try:
             span = self.span
             attrs = self._pending or {}
+            if attrs and conventions.families:
+                conventions.mirror(span, self._metadata, attrs, conventions.families)
             attrs[a.ERROR_TYPE] = _qualified_name(type(exc))
             set_attributes(span, attrs)
             span.record_exception(exc)
@@ -338,6 +350,7 @@ class DroppedSpan(LiveSpan):
     counter = _NO_ORDER
     evaluation = None
     max_bytes = 0
+    identity = None
     _tags = None
     _metadata = None
     _pending = None

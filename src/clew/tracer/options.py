@@ -8,6 +8,7 @@ from typing import Any, TypedDict, get_type_hints
 
 from clew import attributes as a
 from clew.errors import ConfigurationError
+from clew.tracer.conventions import Identity, check_kind, start_attribute_sets
 from clew.tracer.sampling import sample_bound
 from clew.tracer.serialize import to_json
 
@@ -18,6 +19,10 @@ class SpanOptions(TypedDict, total=False):
     """What a traced function or block records besides its inputs and output.
 
     Attributes:
+        kind: what the span does, for the backends that show it: ``chain`` (the default),
+            ``tool``, ``retriever``, ``agent``, ``embedding``, ``reranker``, ``guardrail``,
+            ``evaluator``, ``llm`` or ``prompt`` (OpenInference's span kinds; see
+            :mod:`clew.tracer.conventions`).
         tags: tags for the span.
         metadata: key-value pairs for the span.
         end_user_identifier: the end user this call serves.
@@ -35,6 +40,7 @@ class SpanOptions(TypedDict, total=False):
             so a trace is scored whole or not at all).
     """
 
+    kind: str | None
     tags: Iterable[str] | None
     metadata: Mapping[str, Any] | None
     end_user_identifier: str | None
@@ -72,14 +78,21 @@ class SpanSpec:
         evals: the eval functions (empty: none).
         eval_bound: calls whose trace id's high 64 bits are below it are evaluated.
         bound: the sampling bound of ``rate`` (see :func:`~clew.tracer.sampling.sample_bound`).
-        attributes: the span's start attributes the options make.
+        kind: the ``kind=`` given (lower case), or None.
+        identity: the end user and session given, or None when neither was.
+        attributes: the span's start attributes the options make (``clew.*``).
+        attribute_sets: the same with the extra conventions' keys, for each choice of families
+            (see :func:`~clew.tracer.conventions.start_attribute_sets`).
     """
 
     __slots__ = (
+        "attribute_sets",
         "attributes",
         "bound",
         "eval_bound",
         "evals",
+        "identity",
+        "kind",
         "metadata",
         "name",
         "omit_inputs",
@@ -127,6 +140,7 @@ class SpanSpec:
         frac = opts.get("apply_eval_frac", 1.0)
         if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0.0 <= frac <= 1.0:
             raise ConfigurationError(f"apply_eval_frac must be a number from 0 to 1, got {frac!r}")
+        kind = check_kind(opts.get("kind"))
         attrs: dict[str, Any] = {}
         for field, key in _TEXT_OPTIONS:
             value = opts.get(field)
@@ -152,4 +166,12 @@ class SpanSpec:
         self.target = target
         if target is not None:
             attrs[a.CLEW_TARGET] = to_json(target)
+        if kind is not None:
+            attrs[a.CLEW_KIND] = kind
+        self.kind = kind
+        user, session = attrs.get(a.CLEW_END_USER_IDENTIFIER), attrs.get(a.CLEW_SESSION_ID)
+        self.identity: Identity | None = (
+            (user, session) if user is not None or session is not None else None
+        )
         self.attributes = attrs
+        self.attribute_sets = start_attribute_sets(attrs, kind, self.metadata)
