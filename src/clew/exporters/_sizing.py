@@ -25,9 +25,18 @@ def _value_size(value: object) -> int:
 
 
 def _attributes_size(attributes: Mapping[str, object] | None) -> int:
+    """Each value counted once: clew's copies for other backends (``input.value`` of
+    ``clew.inputs``…) are the same objects as the values they copy."""
     if not attributes:
         return 0
-    return sum(_PER_ATTRIBUTE + len(k) + _value_size(v) for k, v in attributes.items())
+    size = 0
+    seen: set[int] = set()
+    for key, value in attributes.items():
+        size += _PER_ATTRIBUTE + len(key)
+        if id(value) not in seen:
+            seen.add(id(value))
+            size += _value_size(value)
+    return size
 
 
 def estimate_span_bytes(span: ReadableSpan) -> int:

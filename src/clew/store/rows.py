@@ -66,8 +66,22 @@ def _text(value: Any) -> str | None:
     return value if value is None or type(value) is str else str(value)
 
 
-def _json(value: Any) -> str:
-    return pydantic_core.to_json(value, inf_nan_mode="null", fallback=str).decode()
+_NOT_STORED: set[str] = set(a.CONVENTION_KEYS)
+
+
+def _json(value: Any, exclude: set[str] | None = None) -> str:
+    return pydantic_core.to_json(value, inf_nan_mode="null", fallback=str, exclude=exclude).decode()
+
+
+def _stored_attributes(attrs: dict[str, Any]) -> str:
+    """The JSON of a span's attributes as the store keeps them: without the copies made for
+    other backends (``input.value``, ``langfuse.*``…: see :data:`clew.attributes.CONVENTION_KEYS`),
+    which would double the content on disk; the record read back leaves them out anyway."""
+    if a.CLEW_METADATA in attrs:  # Langfuse's copies of the metadata, one key each
+        prefix = a.LANGFUSE_OBSERVATION_METADATA
+        for key in [k for k in attrs if k.startswith(prefix)]:
+            del attrs[key]
+    return _json(attrs, _NOT_STORED)
 
 
 def _first(*values: Any) -> Any:
@@ -160,7 +174,7 @@ def rows_of_spans(spans: Iterable[ReadableSpan], project_name: str | None = None
                 "error" if failed else "success",
                 status.description if failed else None,
                 _text(attrs.get(a.CLEW_PROJECT_NAME)) or project,
-                _json(attrs),
+                _stored_attributes(attrs),
                 None,
                 _number(attrs.get(a.CLEW_DEPTH, 0)),
                 _text(attrs.get(a.CLEW_END_USER_IDENTIFIER)),
