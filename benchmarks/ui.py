@@ -29,7 +29,7 @@ first page (50 traces, no filter); each filter alone: ``q`` (a rare word, a comm
 one in no trace), ``status=error``, ``tag``, ``user``, ``session``, ``model`` (one model of
 four, and one in no trace), ``project``, ``score`` (any value, and a rare value), ``since=1d``;
 the page reached by following ``next`` 20 times; the 5,000-span trace; the dashboard over 30
-days. The server answers a search after about 0.12 s with what it found (a ``partial``
+days. The server answers a search after about 0.08 s with what it found (a ``partial``
 page); the viewer asks on from there: "answers to a page" and "page found" count and time
 those requests, as the viewer makes them. The OS file cache is warm (the store was just
 written or read).

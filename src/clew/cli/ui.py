@@ -36,7 +36,7 @@ def add_ui(commands: Subcommands) -> None:
         default=None,
         metavar="SECONDS",
         help="how long one request searches the trace list before it answers with what it"
-        " found, and the page goes on searching (0.12)",
+        " found, and the page goes on searching (0.08)",
     )
     parser.set_defaults(handler=_ui)
 

@@ -53,7 +53,7 @@ CSP = (
 
 _COOKIE = "clew_ui_token"
 _MAX_PAGE = 200
-SEARCH_BUDGET = 0.12
+SEARCH_BUDGET = 0.08
 """Seconds a request searches the trace list for, about (a rare filter over a large store
 takes several requests: the page goes on from where the last stopped)."""
 
