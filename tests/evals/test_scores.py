@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -180,12 +181,24 @@ def test_an_eval_over_its_time_is_a_failed_score(
         release.set()
     clew.flush()
     assert len(_scores(spans)) == 1  # its late result is dropped, not recorded twice
+    assert _settled()  # the stuck eval returned: it no longer counts as pending
+
+
+def _settled(timeout: float = 10.0) -> bool:
+    """Wait until no eval is queued or running, stuck ones included (flush does not wait for
+    those: on a loaded machine, one released a moment ago may still be returning)."""
+    deadline = time.monotonic() + timeout
+    while evaluation.stats()["pending"]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_a_full_queue_skips_evals_and_counts_them(
     spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert clew.flush(10) and evaluation.stats()["pending"] == 0  # nothing left from before
+    assert clew.flush(10) and _settled()  # nothing left from before
     monkeypatch.setattr(evaluation, "MAX_PENDING", 1)
     release = threading.Event()
 
