@@ -235,9 +235,9 @@ def test_searches_cut_short_and_resumed_find_what_a_whole_plain_search_finds(
     extra = TraceFilter(project, model, text)
     with pytest.MonkeyPatch.context() as plain:  # no prefilters, no walk over llm_calls
         plain.setattr(queries, "_prefilters", lambda extra: [])
-        has_table = queries._has_table
+        has_table = queries.has_table
         plain.setattr(
-            queries, "_has_table", lambda conn, name: name != "llm_calls" and has_table(conn, name)
+            queries, "has_table", lambda conn, name: name != "llm_calls" and has_table(conn, name)
         )
         whole = store.list_traces(limit=1000, status=status, extra=extra)
     assert store.list_traces(limit=1000, status=status, extra=extra) == whole

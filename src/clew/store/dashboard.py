@@ -22,6 +22,7 @@ from typing import Any
 
 from clew.errors import StoreError
 from clew.log_record import iso_timestamp
+from clew.store.schema import has_table
 
 __all__ = ["dashboard"]
 
@@ -86,8 +87,7 @@ def _reader(path: Path) -> Iterator[sqlite3.Connection | None]:
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the trace store {str(path)!r}: {exc}") from exc
     try:
-        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spans'").fetchone()
-        yield conn if found else None
+        yield conn if has_table(conn, "spans") else None
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the trace store {str(path)!r}: {exc}") from exc
     finally:
@@ -111,7 +111,7 @@ def dashboard(path: str | Path, since_ns: int, until_ns: int, buckets: int) -> d
     with _reader(Path(path)) as conn:
         if conn is not None:
             totals, by_models = _TOTALS, _MODELS
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'llm_calls'").fetchone():
+            if has_table(conn, "llm_calls"):
                 totals, by_models = _TOTALS_FROM_CALLS, _MODELS_FROM_CALLS
             for index, project, requests, errors, tokens_in, tokens_out, cost in conn.execute(
                 totals, window

@@ -8,6 +8,7 @@ turns those into :class:`~clew.errors.StoreError`.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 import uuid
@@ -17,7 +18,7 @@ from typing import Any
 from clew.errors import AmbiguousIdError
 from clew.log_record import iso_timestamp
 from clew.store.rows import READ_COLUMNS, record_of_row
-from clew.store.schema import root_key, root_key_range, span_key
+from clew.store.schema import has_table, root_key, root_key_range, span_key
 from clew.store.walks import Check, Window, narrowed, newest_roots, up_to
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
 
 MIN_PREFIX = 8
 """The fewest hex digits accepted as an id prefix."""
-
-_Check = Check
 
 # Each walk yields (root_trace_id, start_ns) of matching spans, newest first, from an index
 # that leads with the start time (or the filter value, then the start time).
@@ -122,7 +121,7 @@ def _of_trace(root: str) -> tuple[int, str]:
     return root_key(root), root
 
 
-def _has(sql: str, value: str) -> _Check:
+def _has(sql: str, value: str) -> Check:
     return lambda conn, root: conn.execute(sql, (*_of_trace(root), value)).fetchone() is not None
 
 
@@ -146,10 +145,10 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-# JSON text keeps these characters as they are, however deeply it is nested (a value that is
-# itself JSON text, like clew.inputs), so a span whose decoded text contains a run of them has
-# that run in its raw columns too.
-_KEPT_IN_JSON = frozenset(map(chr, range(0x20, 0x7F))) - {'"', "\\"}
+# A run of the characters JSON text keeps as they are, however deeply it is nested (a value
+# that is itself JSON text, like clew.inputs): printable ASCII but the quote and the
+# backslash. A span whose decoded text contains such a run has it in its raw columns too.
+_KEPT_IN_JSON = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
 _RAW_TEXT = (
     "(name LIKE ? ESCAPE '\\' OR attributes LIKE ? ESCAPE '\\' OR fields LIKE ? ESCAPE '\\')"
 )
@@ -157,15 +156,7 @@ _RAW_TEXT = (
 
 def _kept_run(text: str) -> str:
     """The longest run of ``text`` that JSON keeps as it is (empty if none)."""
-    runs, run = [], []
-    for char in text:
-        if char in _KEPT_IN_JSON:
-            run.append(char)
-        else:
-            runs.append("".join(run))
-            run = []
-    runs.append("".join(run))
-    return max(runs, key=len)
+    return max(_KEPT_IN_JSON.findall(text), key=len, default="")
 
 
 def _prefilters(extra: TraceFilter) -> list[tuple[str, tuple[Any, ...]]]:
@@ -183,8 +174,8 @@ def _prefilters(extra: TraceFilter) -> list[tuple[str, tuple[Any, ...]]]:
     return found
 
 
-def _extra_checks(extra: TraceFilter, walked_model: bool) -> list[_Check]:
-    checks: list[_Check] = []
+def _extra_checks(extra: TraceFilter, walked_model: bool) -> list[Check]:
+    checks: list[Check] = []
     if extra.project is not None:
         checks.append(_has(_HAS_PROJECT, extra.project))
     if extra.model is not None and not walked_model:
@@ -213,16 +204,6 @@ def _score_condition(score: ScoreFilter) -> tuple[str, tuple[Any, ...]]:
     return f"name = ? AND value {op} ?", (name, value)
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return (
-        conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
-    )
-
-
-def _has_scores(conn: sqlite3.Connection) -> bool:
-    return _has_table(conn, "span_scores")
-
-
 def _plan(
     tag: str | None,
     user: str | None,
@@ -230,7 +211,7 @@ def _plan(
     status: str | None,
     score: ScoreFilter | None = None,
     model: str | None = None,
-) -> tuple[str, tuple[Any, ...], list[_Check]]:
+) -> tuple[str, tuple[Any, ...], list[Check]]:
     """The most selective walk for the filters, and checks for the filters it leaves out.
 
     A score filter leads the walk unless a tag, session or user does (scores are few); then a
@@ -239,7 +220,7 @@ def _plan(
     """
     walk: str
     params: tuple[Any, ...] = ()
-    checks: list[_Check] = []
+    checks: list[Check] = []
     if tag is not None:
         walk, params = _WALK_TAG, (tag,)
     elif session is not None:
@@ -338,10 +319,10 @@ def trace_page(
     (seconds), the search stops about then, and the page says where it got to."""
     if limit <= 0:
         return TracePage([], None)
-    scored = _has_scores(conn)
+    scored = has_table(conn, "span_scores")
     if score is not None and not scored:
         return TracePage([], None)  # no score was ever stored here
-    model = extra.model if extra is not None and _has_table(conn, "llm_calls") else None
+    model = extra.model if extra is not None and has_table(conn, "llm_calls") else None
     walk, params, checks = _plan(tag, user, session, status, score, model)
     prefiltered = False
     if extra is not None:

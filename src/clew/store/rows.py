@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, TypeAlias
 
 import pydantic_core
@@ -89,28 +90,35 @@ def _first(*values: Any) -> Any:
     return next((value for value in values if value is not None), None)
 
 
+# What an llm_calls row copies from its spans row (the other columns come from attributes).
+_CALL_COLUMNS = itemgetter(
+    *(
+        SPAN_COLUMNS.index(name)
+        for name in (
+            "start_ns",
+            "root_trace_id",
+            "trace_id",
+            "project_name",
+            "input_tokens",
+            "output_tokens",
+            "cost",
+        )
+    )
+)
+
+
 def _call_row(
     row: tuple[Any, ...], model: Any, request_model: Any, provider: Any
 ) -> tuple[Any, ...] | None:
     """The ``llm_calls`` row of a ``spans`` row (see :data:`~clew.store.schema.CALLS`), if the
     span names a model or carries tokens or a cost."""
-    start, project, tokens_in, tokens_out, cost = row[6], row[10], row[16], row[17], row[18]
+    start, root, trace, project, tokens_in, tokens_out, cost = _CALL_COLUMNS(row)
     if start is None or (
         model is None and tokens_in is None and tokens_out is None and cost is None
     ):
         return None
-    return (
-        start,
-        row[2],
-        row[3],
-        project,
-        _text(model),
-        _text(request_model),
-        _text(provider),
-        tokens_in,
-        tokens_out,
-        cost,
-    )
+    model, request_model, provider = _text(model), _text(request_model), _text(provider)
+    return start, root, trace, project, model, request_model, provider, tokens_in, tokens_out, cost
 
 
 def rows_of_spans(spans: Iterable[ReadableSpan], project_name: str | None = None) -> Rows:

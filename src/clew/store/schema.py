@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 from typing import Final
 
 SCHEMA_VERSION: Final = 2
@@ -250,3 +251,11 @@ def root_key_range(hex_prefix: str) -> tuple[int, int]:
     """
     head = hex_prefix[:8]
     return int(head.ljust(8, "0"), 16) - KEY_OFFSET, int(head.ljust(8, "f"), 16) - KEY_OFFSET
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the store has the table (or index) ``name``: those of :data:`ADDITIONS` and
+    :data:`CALLS` are missing from a store no write of this version has reached yet."""
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
+    )

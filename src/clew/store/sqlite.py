@@ -87,19 +87,13 @@ def _insert(
         conn.executemany(schema.INSERT_CALL, call_rows)
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return (
-        conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
-    )
-
-
 def _add_tables(conn: sqlite3.Connection) -> None:
     """Create the tables added to the schema since its version was set, if missing (filling
     ``llm_calls`` from the spans stored before it)."""
-    if not _has_table(conn, "span_scores"):
+    if not schema.has_table(conn, "span_scores"):
         for statement in schema.ADDITIONS:
             conn.execute(statement)
-    if not _has_table(conn, "llm_calls"):
+    if not schema.has_table(conn, "llm_calls"):
         for statement in schema.CALLS:
             conn.execute(statement)
         conn.execute(schema.FILL_CALLS)
