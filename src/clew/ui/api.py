@@ -105,7 +105,9 @@ def create_app(
 
     Args:
         token: when given, every request must carry it (see the module's docstring).
+        search_budget: seconds a request searches the trace list for (:data:`SEARCH_BUDGET`).
     """
+    budget = SEARCH_BUDGET if search_budget is None else search_budget
     app = FastAPI(title="clew ui", version=__version__, docs_url="/docs", redoc_url=None)
     traces = TraceStore(store)
 
@@ -182,7 +184,7 @@ def create_app(
                 score=_score(score),
                 extra=TraceFilter(project or None, model or None, q or None),
                 window=Window(_since_ns(since), _cursor(cursor)),
-                budget=SEARCH_BUDGET if search_budget is None else search_budget,
+                budget=budget,
             ),
             TracePage([], None),
         )
