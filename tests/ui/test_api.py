@@ -5,10 +5,8 @@ experiments and datasets; the headers that keep content from running; the token.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,44 +15,9 @@ import httpx2
 import pytest
 
 import clew
+from ui.conftest import serving
 
 CANARY = '<img src=x onerror="window.__pwned=1">'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "clew.cli", "ui", "--port", str(port), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "CLEW_UI_TOKEN"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"clew ui exited: {process.stderr.read() if process.stderr else ''}"
-            )
-        try:
-            httpx2.get(url + "/api/traces", timeout=0.5)
-            return process, url
-        except httpx2.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("clew ui did not start")
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    process.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +52,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def ui(store: Path) -> Iterator[str]:
-    process, url = _start("--store", str(store))
-    try:
+    with serving(store) as url:
         yield url
-    finally:
-        _stop(process)
 
 
 def _get(url: str, **params: Any) -> Any:
@@ -182,8 +142,7 @@ def test_every_answer_forbids_inline_script_and_files_stay_in_place(ui: str) -> 
 
 
 def test_a_token_guards_the_viewer(store: Path) -> None:
-    process, url = _start("--store", str(store), "--token", "t0ken")
-    try:
+    with serving(store, "--token", "t0ken") as url:
         assert httpx2.get(url + "/api/traces").status_code == 401
         bearer = httpx2.get(url + "/api/traces", headers={"authorization": "Bearer t0ken"})
         assert bearer.status_code == 200
@@ -196,8 +155,6 @@ def test_a_token_guards_the_viewer(store: Path) -> None:
             httpx2.get(url + "/api/traces", headers={"authorization": "Bearer no"}).status_code
             == 401
         )
-    finally:
-        _stop(process)
     refused = subprocess.run(
         [sys.executable, "-m", "clew.cli", "ui", "--host", "0.0.0.0", "--port", "1"],
         capture_output=True,
@@ -209,8 +166,7 @@ def test_a_token_guards_the_viewer(store: Path) -> None:
 
 
 def test_a_store_not_made_yet_is_an_empty_list(tmp_path: Path) -> None:
-    process, url = _start("--store", str(tmp_path / "later.db"))
-    try:
+    with serving(tmp_path / "later.db") as url:
         assert _get(url + "/api/traces") == {
             "traces": [],
             "next": None,
@@ -218,5 +174,3 @@ def test_a_store_not_made_yet_is_an_empty_list(tmp_path: Path) -> None:
             "searched_to": None,
         }
         assert _get(url + "/api/experiments") == {"experiments": []}
-    finally:
-        _stop(process)

@@ -1,5 +1,7 @@
 // The viewer's JSON API (src/clew/ui/api.py). Requests carry the cookie the server set.
 
+import { searchOf } from "./router.js";
+
 /** A failed request: the server's message and the HTTP status (0 when it was not reached). */
 class ApiError extends Error {
   constructor(message, status) {
@@ -9,27 +11,17 @@ class ApiError extends Error {
   }
 }
 
-/** The URL of an API path with its query parameters; empty ones are left out. */
-function apiUrl(path, params = {}) {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) {
-    if (value !== null && value !== undefined && value !== "") query.set(key, String(value));
-  }
-  const search = query.toString();
-  return `/api/${path}${search ? `?${search}` : ""}`;
-}
-
 /** GET an API path: its JSON, or an ApiError with the server's message. */
 export async function getJSON(path, params = {}, signal = undefined) {
   let response;
   try {
-    response = await fetch(apiUrl(path, params), {
+    response = await fetch(`/api/${path}${searchOf(params)}`, {
       headers: { Accept: "application/json" },
       credentials: "same-origin",
       signal,
     });
   } catch (error) {
-    if (error.name === "AbortError") throw error;
+    if (isAbort(error)) throw error;
     throw new ApiError("The clew ui server cannot be reached. Is `clew ui` still running?", 0);
   }
   const body = await response.json().catch(() => null);

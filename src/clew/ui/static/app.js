@@ -3,7 +3,7 @@
 // trace view selects another span without rebuilding 5,000 rows) and returns true if it did.
 // `signal` aborts when the view goes: its requests and timers stop with it.
 
-import { el, fill } from "./dom.js";
+import { el, fill, link } from "./dom.js";
 import { parseHash } from "./router.js";
 import { mountTraces } from "./traces.js";
 import { mountTrace } from "./trace.js";
@@ -35,7 +35,7 @@ function notFound(container, route) {
     container,
     el("h1", "Not found"),
     el("p", `There is no view at #/${route.path}.`),
-    el("p", el("a", { href: "#/traces" }, "Go to the traces")),
+    el("p", link("#/traces", "Go to the traces")),
   );
 }
 

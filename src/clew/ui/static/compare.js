@@ -2,7 +2,7 @@
 // interval, and the rows that got worse first.
 
 import { getJSON, isAbort } from "./api.js";
-import { el, errorBox, fill, link, loading, pageHeader, scoreChip, section, table } from "./dom.js";
+import { clipped, el, errorBox, fill, link, loading, pageHeader, scoreChips, section, table } from "./dom.js";
 import { comparePicker } from "./experiments.js";
 import * as format from "./format.js";
 import { hashOf } from "./router.js";
@@ -35,23 +35,14 @@ function evalsTable(evals) {
   });
 }
 
-const scoreList = (scores) =>
-  el(
-    "div",
-    { class: "chips" },
-    Object.entries(scores ?? {}).map(([name, value]) => scoreChip(name, value)),
-  );
-const clipped = (value) =>
-  el("span", { class: "clip", title: format.preview(value, 2000) }, format.preview(value));
-
 function rowsTable(rows) {
   const cells = rows.map((row) => [
     String(row.index),
     clipped(row.inputs),
     clipped(row.output_a),
     clipped(row.output_b),
-    scoreList(row.scores_a),
-    scoreList(row.scores_b),
+    scoreChips(row.scores_a),
+    scoreChips(row.scores_b),
     signed(row.diff),
   ]);
   const result = table(["#", "inputs", "output A", "output B", "scores A", "scores B", "B − A"], cells, {

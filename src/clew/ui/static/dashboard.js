@@ -2,7 +2,7 @@
 // the same by model, provider and project.
 
 import { getJSON, isAbort } from "./api.js";
-import { el, errorBox, fill, link, loading, pageHeader, table } from "./dom.js";
+import { card, el, errorBox, fill, link, loading, pageHeader, table } from "./dom.js";
 import { barChart, lineChart } from "./charts.js";
 import * as format from "./format.js";
 import { hashOf } from "./router.js";
@@ -47,20 +47,17 @@ function bucketLabel(seconds) {
 
 function totals(series) {
   const add = (key) => series.reduce((sum, point) => sum + (point[key] ?? 0), 0);
-  const requests = add("requests");
-  const errors = add("errors");
-  return { requests, errors, input: add("input_tokens"), output: add("output_tokens"), cost: add("cost") };
+  return {
+    requests: add("requests"),
+    errors: add("errors"),
+    input: add("input_tokens"),
+    output: add("output_tokens"),
+    cost: add("cost"),
+  };
 }
 
 function cards(sums) {
   const rate = sums.requests ? ` · ${((sums.errors / sums.requests) * 100).toFixed(1)}%` : "";
-  const card = (label, value) =>
-    el(
-      "div",
-      { class: "card" },
-      el("div", { class: "card-value" }, value),
-      el("div", { class: "card-label" }, label),
-    );
   return el(
     "div",
     { class: "cards", testid: "dashboard-totals" },
@@ -72,20 +69,14 @@ function cards(sums) {
   );
 }
 
+const USAGE_FIELDS = ["requests", "input_tokens", "output_tokens", "cost"];
+
 function byProvider(models) {
   const providers = new Map();
   for (const row of models) {
     const key = row.provider ?? "unknown";
-    const entry = providers.get(key) ?? {
-      provider: key,
-      requests: 0,
-      input_tokens: 0,
-      output_tokens: 0,
-      cost: 0,
-    };
-    for (const field of ["requests", "input_tokens", "output_tokens", "cost"]) {
-      entry[field] += row[field] ?? 0;
-    }
+    const entry = providers.get(key) ?? { provider: key };
+    for (const field of USAGE_FIELDS) entry[field] = (entry[field] ?? 0) + (row[field] ?? 0);
     providers.set(key, entry);
   }
   return [...providers.values()].sort((a, b) => b.requests - a.requests);
@@ -143,51 +134,22 @@ function breakdowns(data) {
 function charts(data) {
   const points = data.series ?? [];
   const labelOf = bucketLabel(data.bucket_seconds ?? 3600);
+  const chart = (draw, title, show, series) => draw({ title, points, labelOf, format: show, series });
   const count = (value) => format.compact(value ?? 0);
   return el(
     "div",
     { class: "charts" },
-    barChart({
-      title: "Requests",
-      points,
-      labelOf,
-      format: count,
-      series: [{ key: "requests", label: "requests" }],
-    }),
-    barChart({
-      title: "Errors",
-      points,
-      labelOf,
-      format: count,
-      series: [{ key: "errors", label: "errors" }],
-    }),
-    lineChart({
-      title: "Latency",
-      points,
-      labelOf,
-      format: format.duration,
-      series: [
-        { key: "latency_p50", label: "p50" },
-        { key: "latency_p95", label: "p95" },
-      ],
-    }),
-    barChart({
-      title: "Tokens",
-      points,
-      labelOf,
-      format: count,
-      series: [
-        { key: "input_tokens", label: "input" },
-        { key: "output_tokens", label: "output" },
-      ],
-    }),
-    barChart({
-      title: "Cost",
-      points,
-      labelOf,
-      format: (v) => format.cost(v ?? 0),
-      series: [{ key: "cost", label: "cost (USD)" }],
-    }),
+    chart(barChart, "Requests", count, [{ key: "requests", label: "requests" }]),
+    chart(barChart, "Errors", count, [{ key: "errors", label: "errors" }]),
+    chart(lineChart, "Latency", format.duration, [
+      { key: "latency_p50", label: "p50" },
+      { key: "latency_p95", label: "p95" },
+    ]),
+    chart(barChart, "Tokens", count, [
+      { key: "input_tokens", label: "input" },
+      { key: "output_tokens", label: "output" },
+    ]),
+    chart(barChart, "Cost", (value) => format.cost(value ?? 0), [{ key: "cost", label: "cost (USD)" }]),
   );
 }
 

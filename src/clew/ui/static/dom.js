@@ -2,7 +2,7 @@
 // textContent) or as a checked attribute; nothing here parses markup, so trace content such as
 // `<img src=x onerror=...>` always shows as the characters it is.
 
-import { score } from "./format.js";
+import { preview, score } from "./format.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -74,22 +74,21 @@ function isOptions(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Node);
 }
 
-/** An HTML element: `el("a", {href: "#/traces", class: "x"}, "text", child)`; options optional. */
-export function el(tag, options, ...children) {
-  const node = document.createElement(tag);
+function build(node, options, children) {
   if (isOptions(options)) apply(node, options);
   else children.unshift(options);
   append(node, children);
   return node;
 }
 
+/** An HTML element: `el("a", {href: "#/traces", class: "x"}, "text", child)`; options optional. */
+export function el(tag, options, ...children) {
+  return build(document.createElement(tag), options, children);
+}
+
 /** An SVG element; geometry goes in `attrs`. */
 export function svg(tag, options, ...children) {
-  const node = document.createElementNS(SVG_NS, tag);
-  if (isOptions(options)) apply(node, options);
-  else children.unshift(options);
-  append(node, children);
-  return node;
+  return build(document.createElementNS(SVG_NS, tag), options, children);
 }
 
 /** Replace a node's children. */
@@ -138,16 +137,27 @@ export function loading(what = "Loading…") {
 
 /** A table from column headings and rows of cells (each cell: text, a node, or a list). */
 export function table(headings, rows, options = {}) {
-  const headingNodes = headings.map((heading) => el("th", heading));
-  const head = el("thead", el("tr", headingNodes));
-  const body = el("tbody");
-  const fragment = document.createDocumentFragment();
-  for (const cells of rows) {
-    const cellNodes = cells.map((cell) => el("td", cell));
-    fragment.append(el("tr", cellNodes));
-  }
-  body.append(fragment);
-  return el("table", { class: "table", ...options }, head, body);
+  return el(
+    "table",
+    { class: "table", ...options },
+    el("thead", el("tr", headings.map((heading) => el("th", heading)))),
+    el("tbody", rows.map((cells) => el("tr", cells.map((cell) => el("td", cell))))),
+  );
+}
+
+/** A big value over its label, in a row of `.cards`. */
+export function card(label, value) {
+  return el(
+    "div",
+    { class: "card" },
+    el("div", { class: "card-value" }, value),
+    el("div", { class: "card-label" }, label),
+  );
+}
+
+/** A value on one line, clipped, with the longer text on hover: for inputs and outputs in tables. */
+export function clipped(value) {
+  return el("span", { class: "clip", title: preview(value, 2000) }, preview(value));
 }
 
 /** A view's header: its title (also the document's), and anything beside it. */
@@ -166,5 +176,15 @@ export function scoreChip(name, value, title = undefined) {
     "span",
     { class: `chip score-${grade}`, title, data: { score: name } },
     `${name} ${score(value)}`,
+  );
+}
+
+/** Scores ({name: value}) as chips, and any further chips after them. */
+export function scoreChips(scores, ...extra) {
+  return el(
+    "div",
+    { class: "chips" },
+    Object.entries(scores ?? {}).map(([name, value]) => scoreChip(name, value)),
+    ...extra,
   );
 }

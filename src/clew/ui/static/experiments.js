@@ -1,7 +1,21 @@
 // Experiments: the list of runs, and one run's summary and rows.
 
 import { getJSON, isAbort, segment } from "./api.js";
-import { el, errorBox, fact, fill, link, loading, pageHeader, scoreChip, section, table } from "./dom.js";
+import {
+  card,
+  clipped,
+  el,
+  errorBox,
+  fact,
+  fill,
+  link,
+  loading,
+  pageHeader,
+  scoreChip,
+  scoreChips,
+  section,
+  table,
+} from "./dom.js";
 import * as format from "./format.js";
 import { jsonView } from "./json.js";
 import { hashOf, navigate } from "./router.js";
@@ -92,13 +106,6 @@ export function mountExperiments(root, route, { signal }) {
 }
 
 function summaryCards(summary) {
-  const card = (label, value) =>
-    el(
-      "div",
-      { class: "card" },
-      el("div", { class: "card-value" }, value),
-      el("div", { class: "card-label" }, label),
-    );
   return el(
     "div",
     { class: "cards" },
@@ -148,14 +155,12 @@ function rowsTable(rows) {
   const cells = rows.map((row) => [
     String(row.index),
     String(row.trial ?? 0),
-    el("span", { class: "clip", title: format.preview(row.inputs, 2000) }, format.preview(row.inputs)),
-    el("span", { class: "clip", title: format.preview(row.target, 2000) }, format.preview(row.target)),
-    el("span", { class: "clip", title: format.preview(row.output, 2000) }, format.preview(row.output)),
+    clipped(row.inputs),
+    clipped(row.target),
+    clipped(row.output),
     row.error ? el("span", { class: "error-text" }, row.error) : "",
-    el(
-      "div",
-      { class: "chips" },
-      Object.entries(row.scores ?? {}).map(([name, value]) => scoreChip(name, value)),
+    scoreChips(
+      row.scores,
       Object.entries(row.score_errors ?? {}).map(([name, error]) =>
         el("span", { class: "chip score-bad", title: String(error) }, `${name} failed`),
       ),

@@ -29,12 +29,17 @@ function splitOnce(text, separator) {
  */
 export function hashOf(parts, params = {}) {
   const path = parts.map((part) => encodeURIComponent(String(part))).join("/");
+  return `#/${path}${searchOf(params)}`;
+}
+
+/** The query of a URL (`?a=1&b=x`, or "" when there is none); empty parameters are left out. */
+export function searchOf(params) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value !== null && value !== undefined && value !== "") query.set(key, String(value));
   }
   const search = query.toString();
-  return `#/${path}${search ? `?${search}` : ""}`;
+  return search ? `?${search}` : "";
 }
 
 /**

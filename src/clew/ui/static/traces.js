@@ -3,7 +3,7 @@
 // the page is full or the store searched through.
 
 import { getJSON, isAbort } from "./api.js";
-import { el, errorBox, fill, link, pageHeader, scoreChip, statusBadge } from "./dom.js";
+import { el, errorBox, fill, link, pageHeader, scoreChips, statusBadge } from "./dom.js";
 import * as format from "./format.js";
 import { hashOf, navigate } from "./router.js";
 
@@ -93,6 +93,7 @@ function select(name, options, value) {
   );
 }
 
+// `limit` is the URL's `limit` parameter: empty for the usual page size.
 function filterForm(filters, limit) {
   const form = el(
     "form",
@@ -113,7 +114,7 @@ function filterForm(filters, limit) {
   const apply = (event) => {
     event?.preventDefault();
     const values = Object.fromEntries(new FormData(form));
-    navigate(hashOf(["traces"], { ...values, limit: limit === PAGE_SIZE ? "" : limit }));
+    navigate(hashOf(["traces"], { ...values, limit }));
   };
   form.addEventListener("submit", apply);
   form.addEventListener("change", (event) => event.target.tagName === "SELECT" && apply());
@@ -152,11 +153,7 @@ function traceRow(trace) {
       : el("span", { class: "muted" }, "—"),
     el("div", { class: "chips" }, chips(trace.tags, "tag")),
     filterLink("model", trace.model),
-    el(
-      "div",
-      { class: "chips" },
-      Object.entries(trace.scores ?? {}).map(([name, value]) => scoreChip(name, value)),
-    ),
+    scoreChips(trace.scores),
   ];
   const classes = ["nowrap", "name", "", "num", "num", "num", "num", "", "", "", "", ""];
   return el(
@@ -177,8 +174,8 @@ function heading([label, key], filters, limit, sort) {
   // A first click sorts numbers largest first and text A to Z; a second click turns it.
   const numeric = !["name", "status", "user", "session", "model"].includes(name);
   const descending = active ? !sort.descending : numeric;
-  const params = { ...filters, limit: limit === PAGE_SIZE ? "" : limit };
-  params.sort = name === "time" && descending ? "" : `${descending ? "-" : ""}${name}`;
+  const sortParam = name === "time" && descending ? "" : `${descending ? "-" : ""}${name}`;
+  const params = { ...filters, limit, sort: sortParam };
   const arrow = active ? (sort.descending ? " ↓" : " ↑") : "";
   return el(
     "th",
@@ -191,7 +188,9 @@ export function mountTraces(root, route, { signal }) {
   const filters = filtersOf(route.params);
   const limit = Number(route.params.get("limit")) || PAGE_SIZE;
   const sort = sortOf(route.params);
+  const compare = sort && comparator(sort);
   const query = { ...filters, limit };
+  const limitParam = limit === PAGE_SIZE ? "" : limit;
   const shown = new Map(); // root id → {row, json, trace}: what the table shows now
   let next = null;
   let searching = false;
@@ -220,7 +219,7 @@ export function mountTraces(root, route, { signal }) {
       "thead",
       el(
         "tr",
-        COLUMNS.map((column) => heading(column, filters, limit, sort)),
+        COLUMNS.map((column) => heading(column, filters, limitParam, sort)),
       ),
     ),
     body,
@@ -232,7 +231,7 @@ export function mountTraces(root, route, { signal }) {
   });
   root.append(
     pageHeader("Traces", live),
-    filterForm(filters, limit),
+    filterForm(filters, limitParam),
     problem,
     sortNote,
     el("div", { class: "table-wrap" }, tableEl),
@@ -254,7 +253,7 @@ export function mountTraces(root, route, { signal }) {
     if (where === "top") body.prepend(fragment);
     else body.append(fragment);
     if (sort) {
-      const order = [...shown.values()].sort((a, b) => comparator(sort)(a.trace, b.trace));
+      const order = [...shown.values()].sort((a, b) => compare(a.trace, b.trace));
       body.append(...order.map(({ row }) => row));
       sortNote.textContent = `Sorted by ${sort.name}${sort.descending ? ", largest first" : ""}, among the ${shown.size} traces loaded (the newest that match).`;
     }
