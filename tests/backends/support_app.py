@@ -10,11 +10,14 @@ the root span's OTLP trace id and what it sent.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from openai import OpenAI
 
 import clew
+from clew.demo import TOOLS  # the demo's get_weather tool, offered the same way
 from clew.testing.llm_server import FakeLLMServer
 
 MODEL = "gpt-4o-mini"
@@ -22,20 +25,6 @@ QUESTION = "Is it warm enough in Lisbon for the offsite?"
 SESSION = "session-42"
 USER = "user-7"
 TAGS = ["support", "offsite"]
-TOOLS: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current temperature in a city, in °C.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
 
 client: OpenAI
 roots: list[str | None] = []
@@ -77,13 +66,20 @@ def answer(question: str) -> str:
     return final.choices[0].message.content or ""
 
 
-def main() -> None:
-    global client
+@contextmanager
+def fake_openai() -> Iterator[OpenAI]:
+    """The real ``openai`` client, instrumented, against a fresh fake LLM server."""
     with (
         FakeLLMServer() as server,
         clew.instrument_openai(),
-        OpenAI(base_url=server.openai_base_url, api_key="sk-not-a-key", max_retries=0) as client,
+        OpenAI(base_url=server.openai_base_url, api_key="sk-not-a-key", max_retries=0) as openai,
     ):
+        yield openai
+
+
+def main() -> None:
+    global client
+    with fake_openai() as client:
         text = answer(QUESTION)
     sent = clew.flush(10.0)
     trace_id = str(roots[0]).replace("-", "")

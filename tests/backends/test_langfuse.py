@@ -19,9 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 import clew
-from clew.providers import instrument_openai
 from clew.testing import SpanCapture, capture_spans
-from clew.testing.llm_server import FakeLLMServer
 
 # --- the published table, as rules --------------------------------------------------------
 OBSERVATION_TYPES = (
@@ -131,11 +129,7 @@ def langfuse_view(spans: Sequence[ReadableSpan]) -> Trace:
 # --- clew's spans through them ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def client() -> Iterator[OpenAI]:
-    with (
-        FakeLLMServer() as server,
-        instrument_openai(),
-        OpenAI(base_url=server.openai_base_url, api_key="sk-test", max_retries=0) as openai,
-    ):
+    with support_app.fake_openai() as openai:
         yield openai
 
 

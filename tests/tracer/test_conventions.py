@@ -5,7 +5,6 @@ them off."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +15,7 @@ import clew
 from clew import attributes as a
 from clew.errors import ConfigurationError
 from clew.log_record import span_to_record
-from clew.providers import instrument_openai
 from clew.testing import SpanCapture
-from clew.testing.llm_server import FakeLLMServer
 from clew.tracer.conventions import SPAN_KINDS
 
 IDENTITY = {"session_id": "s", "end_user_identifier": "u"}
@@ -34,21 +31,6 @@ LANGFUSE_TYPES = {
     "llm": "generation",
     "prompt": "span",
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def client(server: FakeLLMServer) -> Iterator[OpenAI]:
-    with (
-        instrument_openai(),
-        OpenAI(base_url=server.openai_base_url, api_key="sk-test", max_retries=0) as openai,
-    ):
-        yield openai
 
 
 def _attrs(capture: SpanCapture, name: str) -> dict[str, Any]:

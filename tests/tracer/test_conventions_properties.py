@@ -5,11 +5,9 @@ omitted content appears under no key, every copy equals clew's own key, the kind
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai import OpenAI
@@ -17,9 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 import clew
 from clew import attributes as a
-from clew.providers import instrument_openai
 from clew.testing import capture_spans
-from clew.testing.llm_server import FakeLLMServer
 from clew.tracer.conventions import SPAN_KINDS
 
 LANGFUSE_TYPES = {"llm": "generation", "reranker": "span", "prompt": "span"}
@@ -147,16 +143,6 @@ def _expectations(node: Node, up: Expected | None, into: dict[int, Expected]) ->
     into[node.id] = mine
     for child in node.children:
         _expectations(child, mine, into)
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[OpenAI]:
-    with (
-        FakeLLMServer() as server,
-        instrument_openai(),
-        OpenAI(base_url=server.openai_base_url, api_key="sk-test", max_retries=0) as openai,
-    ):
-        yield openai
 
 
 def _kind_of(span: ReadableSpan, by_id: dict[int, Node]) -> str:

@@ -174,12 +174,12 @@ def start_attribute_sets(
 ) -> tuple[dict[str, Any], ...]:
     """A span's start attributes for each choice of families (index: the bit set), from the
     attributes its options make (``base``: ``clew.tags``, ``clew.metadata`` …)."""
+    tags = base.get(a.CLEW_TAGS)
+    text = base.get(a.CLEW_METADATA)
     sets = []
     for chosen in range(ALL + 1):
         attrs = dict(base)
         attrs.update(_kind_attributes(kind, chosen))
-        tags = base.get(a.CLEW_TAGS)
-        text = base.get(a.CLEW_METADATA)
         if chosen & OPENINFERENCE:
             if tags:
                 attrs[a.TAG_TAGS] = tags

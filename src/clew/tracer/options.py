@@ -70,8 +70,8 @@ class SpanSpec:
 
     Attributes:
         name: the span name.
-        tags: the tags (also in ``attributes``), kept for ``add_tags``.
-        metadata: the metadata (also in ``attributes``), kept for ``set_metadata``.
+        tags: the tags (also in ``attribute_sets``), kept for ``add_tags``.
+        metadata: the metadata (also in ``attribute_sets``), kept for ``set_metadata``.
         omit_inputs: inputs are not recorded here and below.
         omit_outputs: outputs are not recorded here and below.
         rate: the sample rate asked for, or None.
@@ -80,14 +80,13 @@ class SpanSpec:
         bound: the sampling bound of ``rate`` (see :func:`~clew.tracer.sampling.sample_bound`).
         kind: the ``kind=`` given (lower case), or None.
         identity: the end user and session given, or None when neither was.
-        attributes: the span's start attributes the options make (``clew.*``).
-        attribute_sets: the same with the extra conventions' keys, for each choice of families
-            (see :func:`~clew.tracer.conventions.start_attribute_sets`).
+        attribute_sets: the span's start attributes the options make, for each choice of
+            families (index: the bit set; 0: ``clew.*`` only; see
+            :func:`~clew.tracer.conventions.start_attribute_sets`).
     """
 
     __slots__ = (
         "attribute_sets",
-        "attributes",
         "bound",
         "eval_bound",
         "evals",
@@ -173,5 +172,4 @@ class SpanSpec:
         self.identity: Identity | None = (
             (user, session) if user is not None or session is not None else None
         )
-        self.attributes = attrs
         self.attribute_sets = start_attribute_sets(attrs, kind, self.metadata)
