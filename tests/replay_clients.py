@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -83,6 +84,16 @@ def cassette_rows() -> list[dict[str, str]]:
     """The rows of the cassettes' ``INDEX.tsv`` (path, provider, api ...)."""
     with open(fixtures_dir() / "cassettes" / "INDEX.tsv", newline="", encoding="utf-8") as index:
         return list(csv.DictReader(index, delimiter="\t"))
+
+
+def sse_json(interaction: Interaction) -> list[Any]:
+    """The JSON of each ``data:`` line of a recorded stream (``[DONE]`` left out)."""
+    found = []
+    for event in interaction.sse_events():
+        for line in event.decode().splitlines():
+            if line.startswith("data:") and line[5:].strip() not in ("", "[DONE]"):
+                found.append(json.loads(line[5:]))
+    return found
 
 
 def _rest(body: dict[str, Any], *named: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ Run as a script, it prints how many spans conform and why the others do not::
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections import Counter
@@ -30,7 +29,7 @@ from clew.providers import instrument_anthropic, instrument_openai
 from clew.testing import capture_spans
 from clew.testing.cassettes import Interaction, fixtures_dir, load_cassette
 from clew.testing.llm_server import ReplayServer
-from replay_clients import cassette_rows, replay, replay_client
+from replay_clients import cassette_rows, replay, replay_client, sse_json
 
 __all__ = ["Cut", "Traced", "cassette_spans", "cut_stream_spans", "recorded_streams", "report"]
 
@@ -63,23 +62,13 @@ class Traced:
         return violations(self.attributes, self.call, name=self.name, kind=self.kind)
 
 
-def _events(interaction: Interaction) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for event in interaction.sse_events():
-        for line in event.decode().splitlines():
-            data = line[5:].strip() if line.startswith("data:") else ""
-            if data and data != "[DONE]":
-                found.append(json.loads(data))
-    return found
-
-
 def call_of(interaction: Interaction, cut: Cut | None = None) -> Call:
     """What a recorded call said, as far as the client read it."""
     request = interaction.request_json()
     stream = bool(request.get("stream"))
     received: list[dict[str, Any]]
     if stream and interaction.status == 200:
-        received = _events(interaction)[: 1 if cut else None]
+        received = sse_json(interaction)[: 1 if cut else None]
     else:
         try:
             body = interaction.response_json()

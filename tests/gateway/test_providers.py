@@ -20,26 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import clew
+from clew.demo import GATEWAY_MODELS as MODELS
 from clew.providers.pricing import cost_of
 from clew.providers.usage import Usage
 from clew.testing import capture_spans
 from clew.testing.llm_server import FakeLLMServer
 from gateway.conftest import providers_at
 
-MODELS = {
-    "openai": "gpt-4o-mini",
-    "azure": "gpt-4o-mini",
-    "anthropic": "claude-sonnet-4-5",
-    "anyscale": "meta-llama/Llama-3-8b-chat-hf",
-    "vertexai": "gemini-2.5-flash",
-    "aws_bedrock": "amazon.nova-micro-v1:0",
-    "openrouter": "openai/gpt-4o-mini",
-    "mistral": "mistral-small-latest",
-    "litellm": "gpt-4o-mini",
-    "groq": "llama-3.1-8b-instant",
-    "fireworks": "accounts/fireworks/models/llama-v3p1-8b-instruct",
-    "cohere": "command-r-plus-08-2024",
-}
 FUNCTIONS = [
     {
         "name": "get_weather",

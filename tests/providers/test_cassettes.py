@@ -9,7 +9,6 @@ that recorded no usage must be marked estimated. Recorded errors must mark the s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +23,7 @@ from clew.providers import instrument_anthropic, instrument_openai
 from clew.testing import SpanCapture
 from clew.testing.cassettes import Interaction, fixtures_dir, load_cassette
 from clew.testing.llm_server import ReplayServer
-from replay_clients import cassette_rows, replay, replay_client
+from replay_clients import cassette_rows, replay, replay_client, sse_json
 
 CASSETTES = fixtures_dir() / "cassettes"
 PRICE_IDS = {"openai": "openai", "azure": "azure", "anthropic": "anthropic"}
@@ -39,15 +38,6 @@ class Expected:
         self.model: str | None = None
         self.finish_reasons: list[str] = []
         self.usage: dict[str, int] | None = None  # input (total), output, cache_read, ...
-
-
-def _events(interaction: Interaction) -> list[Any]:
-    out = []
-    for event in interaction.sse_events():
-        for line in event.decode().splitlines():
-            if line.startswith("data:") and line[5:].strip() not in ("", "[DONE]"):
-                out.append(json.loads(line[5:]))
-    return out
 
 
 def _openai_usage(usage: dict[str, Any] | None) -> dict[str, int] | None:
@@ -109,7 +99,7 @@ def expected_of(interaction: Interaction) -> Expected:
             if route == "/v1/embeddings" and exp.usage is not None:
                 exp.usage["output"] = 0
         return exp
-    events = _events(interaction)
+    events = sse_json(interaction)
     if route == "/v1/messages":
         usage: dict[str, Any] = {}
         for event in events:

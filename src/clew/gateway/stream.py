@@ -28,7 +28,7 @@ from clew.gateway.completion import aconnect, connect, start
 from clew.gateway.request import Candidate
 from clew.gateway.schemas import Completion, CompletionResponse
 from clew.gateway.upstream import STREAM_BROKEN, error_of_transport
-from clew.providers.engine import Outcome
+from clew.providers.engine import Outcome, record_first_chunk
 from clew.providers.wire import Decoder
 
 __all__ = ["AsyncCompletionStream", "CompletionStream", "astream_completion", "stream_completion"]
@@ -112,10 +112,7 @@ class _Core:
         if live is not None and live.recording:
             live.set_attribute(a.CLEW_STREAM_END, how)
             if self.first is not None:
-                ttft = self.first - self.call.started_perf
-                live.update_attributes(
-                    {a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: ttft, a.CLEW_TIME_TO_FIRST_TOKEN: ttft}
-                )
+                record_first_chunk(live, self.first - self.call.started_perf)
 
     def complete(self) -> Answer | None:
         """The stream was read to its end: end the spans and make ``.response``. Returns the

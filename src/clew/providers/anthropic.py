@@ -46,7 +46,7 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
             parts.append(
                 server_tool_call_part(get(block, "id"), get(block, "name"), get(block, "input"))
             )
-        elif isinstance(kind, str) and kind.endswith("_tool_result") and kind != "tool_result":
+        elif isinstance(kind, str) and kind.endswith("_tool_result"):
             # its result: web_search_tool_result, code_execution_tool_result, mcp_tool_result ...
             parts.append(
                 server_tool_response_part(get(block, "tool_use_id"), kind, get(block, "content"))

@@ -31,7 +31,13 @@ from clew.providers.bedrock_http import (
     sign,
 )
 from clew.providers.engine import Outcome, Route, StreamState
-from clew.providers.messages import get, param_attributes, text_part, tool_call_part
+from clew.providers.messages import (
+    function_definition,
+    get,
+    param_attributes,
+    text_part,
+    tool_call_part,
+)
 from clew.providers.usage import Usage, estimate_tokens
 from clew.providers.wire import Decoder, HttpRequest, Prompt, Target, Wire
 from clew.tracer.serialize import to_json
@@ -219,24 +225,17 @@ def _request(body: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def _tool_definition(spec: Any) -> dict[str, Any]:
-    """A Converse ``toolSpec`` in the convention's flat shape (a ``cachePoint`` is no tool)."""
-    definition = {"type": "function", "name": get(spec, "name")}
-    if get(spec, "description") is not None:
-        definition["description"] = get(spec, "description")
-    schema = get(get(spec, "inputSchema"), "json")
-    if schema is not None:
-        definition["parameters"] = schema
-    return definition
-
-
 def _content(body: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     system = body.get("system")
     if system:
         attrs[a.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(_parts(system), max_bytes)
     specs = [get(tool, "toolSpec") for tool in get(body.get("toolConfig"), "tools", ())]
-    tools = [_tool_definition(spec) for spec in specs if spec is not None]
+    tools = [  # a Converse toolSpec in the convention's flat shape (a cachePoint is no tool)
+        function_definition(spec, get(get(spec, "inputSchema"), "json"))
+        for spec in specs
+        if spec is not None
+    ]
     if tools:
         attrs[a.GEN_AI_TOOL_DEFINITIONS] = to_json(tools, max_bytes)
     messages = [

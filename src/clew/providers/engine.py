@@ -49,6 +49,7 @@ __all__ = [
     "Route",
     "StreamState",
     "begin",
+    "record_first_chunk",
     "record_outcome",
     "refined_for",
 ]
@@ -306,13 +307,7 @@ class Call:
 
     def _record_first_chunk(self) -> None:
         if self.first_chunk is not None:
-            seconds = self.first_chunk - self.started
-            self.live.update_attributes(
-                {
-                    a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: seconds,
-                    a.CLEW_TIME_TO_FIRST_TOKEN: seconds,
-                }
-            )
+            record_first_chunk(self.live, self.first_chunk - self.started)
 
     def _stream_outcome(self, cut: bool) -> Outcome:
         assert self.state is not None
@@ -329,6 +324,13 @@ class Call:
         # A stream or raw response dropped before it ended: the span ends now.
         if not self.live.ended:
             self.finish_stream("dropped")
+
+
+def record_first_chunk(live: LiveSpan, seconds: float) -> None:
+    """Record a stream's seconds to its first chunk, under the convention's key and clew's."""
+    live.update_attributes(
+        {a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: seconds, a.CLEW_TIME_TO_FIRST_TOKEN: seconds}
+    )
 
 
 def refined_for(provider: str, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from clew import attributes as a
 from clew.tracer.serialize import to_json
 
 __all__ = [
+    "function_definition",
     "get",
     "param_attributes",
     "server_tool_call_part",
@@ -80,14 +81,14 @@ def tool_definition(tool: Any) -> Part:
     kind = get(tool, "type")
     function = get(tool, "function")
     if function is not None:
-        return _function(function, get(function, "parameters"))
+        return function_definition(function, get(function, "parameters"))
     if get(tool, "input_schema") is not None:  # Anthropic's client tools ("custom" or untyped)
-        return _function(tool, get(tool, "input_schema"))
+        return function_definition(tool, get(tool, "input_schema"))
     if kind is None or kind == "function":
-        return _function(tool, get(tool, "parameters"))
+        return function_definition(tool, get(tool, "parameters"))
     if kind == "custom":
         source = get(tool, "custom", tool)
-        custom = _function(source, None)
+        custom = function_definition(source, None)
         custom["type"] = "custom"
         if get(source, "format") is not None:
             custom["format"] = get(source, "format")
@@ -96,7 +97,9 @@ def tool_definition(tool: Any) -> Part:
     return {**settings, "type": str(kind), "name": str(get(tool, "name", kind))}
 
 
-def _function(source: Any, parameters: Any) -> Part:
+def function_definition(source: Any, parameters: Any) -> Part:
+    """A function tool in the convention's flat shape: ``source``'s name and description, and
+    ``parameters`` (its JSON schema, wherever the provider keeps it)."""
     out: Part = {"type": "function", "name": get(source, "name")}
     description = get(source, "description")
     if description is not None:
@@ -114,20 +117,23 @@ def text_part(text: Any) -> Part:
 def tool_call_part(call_id: Any, name: Any, arguments: Any, *, json_text: bool = True) -> Part:
     """A tool-call part; JSON arguments are decoded so they read as objects (unless
     ``json_text`` is False: a custom tool's input is free text)."""
-    if json_text and isinstance(arguments, str):
-        # partial or invalid JSON: keep the text the model produced
-        with contextlib.suppress(ValueError):
-            arguments = json.loads(arguments)
+    if json_text:
+        arguments = _decoded(arguments)
     return {"type": "tool_call", "id": call_id, "name": name, "arguments": arguments}
+
+
+def _decoded(arguments: Any) -> Any:
+    """JSON text decoded; partial or invalid JSON, or no text, kept as the model produced it."""
+    if isinstance(arguments, str):
+        with contextlib.suppress(ValueError):
+            return json.loads(arguments)
+    return arguments
 
 
 def server_tool_call_part(call_id: Any, name: Any, arguments: Any) -> Part:
     """A call of a tool the provider runs itself (Anthropic's ``server_tool_use``: web search,
     code execution ...), typed by the tool's name as the convention's examples do."""
-    if isinstance(arguments, str):
-        with contextlib.suppress(ValueError):
-            arguments = json.loads(arguments)
-    call = {"type": name, "arguments": arguments}
+    call = {"type": name, "arguments": _decoded(arguments)}
     return {"type": "server_tool_call", "id": call_id, "name": name, "server_tool_call": call}
 
 
