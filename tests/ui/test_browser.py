@@ -120,6 +120,8 @@ def test_a_column_sorts_the_traces_loaded(page: Page, viewer: str) -> None:
     assert shown == sorted(shown)
     page.get_by_role("link", name="Name").click()
     expect(page).to_have_url(re.compile(r"sort=name"))
+    # the name view's own rows (the latency view's stay until it has loaded)
+    expect(page.get_by_test_id("sort-note")).to_contain_text("Sorted by name")
     expect(trace_rows(page)).to_have_count(len(newest_first))
     names = page.locator("[data-testid=trace-row] td.name").all_inner_texts()
     assert names == page.evaluate("names => [...names].sort((a, b) => a.localeCompare(b))", names)
